@@ -1,0 +1,27 @@
+# Two entry points for a fresh machine: `make run` (the main job) and `make test` (the suite).
+# Both create .venv, install the pinned dependencies and the Fashion-MNIST files, then do their job.
+# The install is stamped: a second run with pyproject.toml unchanged skips it.
+PYTHON ?= python3
+VENV   := .venv
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test data install clean
+
+run: install data
+	$(VENV)/bin/nnparity gradcheck
+
+test: install data
+	$(VENV)/bin/python -m pytest
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+data:
+	@tools/install-fashion-mnist.sh
+
+clean:
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,1 @@
+"""The nnparity tool: CLI, parity runner, plugin registry, golden files, reproductions, benchmarks."""

@@ -1,0 +1,111 @@
+r"""The reference network: forward pass, backpropagation (BP1-BP4) and one optimizer step.
+
+For layers :math:`l = 1..L` with kernel :math:`W^l` (fan_in x fan_out) and bias :math:`b^l`, over a
+batch of N rows:
+
+.. math::
+    z^l = a^{l-1} W^l + b^l, \qquad a^l = f_l(z^l), \qquad a^0 = x
+
+    C = \mathrm{reduce}_n\, \ell(z^L \text{ or } a^L,\ y_n) + \sum_l \lambda_l \lVert W^l \rVert^2
+
+and the gradient, written as in the documents (Nielsen's BP1-BP4, with rows as samples):
+
+* BP1  :math:`\delta^L = \nabla_a C \odot f_L'(z^L)`, or the loss's closed form in the logits
+  (:math:`p - y` for softmax cross-entropy);
+* BP2  :math:`\delta^l = (\delta^{l+1} W^{l+1\,T}) \odot f_l'(z^l)`;
+* BP3  :math:`\partial C / \partial b^l = \sum_n \delta^l_n`;
+* BP4  :math:`\partial C / \partial W^l = a^{l-1\,T} \delta^l + 2 \lambda_l W^l`.
+
+Everything runs in the network's dtype (float64 by default, float32 supported), vectorised over
+the batch.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from reference import weights as W
+from reference.activations import ACTIVATIONS
+from reference.losses import LOSSES, reduce, reduction_scale
+from reference.optimizers import make_optimizer
+from reference.spec import Spec
+
+Trace = list[tuple[np.ndarray, np.ndarray]]  # (z^l, a^l) for l = 1..L
+
+
+class Network:
+    def __init__(self, spec: Spec, weights: W.Weights | None = None, dtype: str | None = None):
+        self.spec = spec
+        self.dtype = np.dtype(dtype or spec.dtype)
+        self.params = W.cast(W.init_weights(spec) if weights is None else weights, self.dtype)
+        self.names = W.tensor_names(spec)
+        self.loss_fn = LOSSES[spec.loss.name]
+        self.optimizer = make_optimizer(spec.optimizer.name, spec.optimizer.params)
+        # Per layer: (kernel index, bias index or None, activation entry, its parameters, L2 factor).
+        self._layers, i = [], 0
+        for layer in spec.layers:
+            bias = i + 1 if layer.use_bias else None
+            act = layer.activation
+            self._layers.append((i, bias, ACTIVATIONS[act.name], act.params, layer.l2))
+            i += 2 if layer.use_bias else 1
+
+    def forward(self, x: np.ndarray) -> Trace:
+        """z^l and a^l for every layer."""
+        trace, a = [], np.asarray(x, dtype=self.dtype)
+        for k, b, act, params, _ in self._layers:
+            z = a @ self.params[k]
+            if b is not None:
+                z += self.params[b]
+            a = act.forward(z, **params)
+            trace.append((z, a))
+        return trace
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """The output activation a^L (probabilities for a softmax or sigmoid output)."""
+        return self.forward(x)[-1][1]
+
+    def loss(self, x: np.ndarray, y: np.ndarray, trace: Trace | None = None) -> float:
+        trace = self.forward(x) if trace is None else trace
+        z, a = trace[-1]
+        data = reduce(self.loss_fn.per_sample(z if self.loss_fn.link else a, y), self.spec.loss.reduction)
+        return float(data + self._penalty())
+
+    def _penalty(self):
+        return sum(l2 * np.sum(self.params[k] * self.params[k]) for k, _, _, _, l2 in self._layers if l2)
+
+    def loss_and_grads(self, x: np.ndarray, y: np.ndarray) -> tuple[float, W.Weights]:
+        """C and dC/dparam for every parameter, in the canonical order."""
+        x = np.asarray(x, dtype=self.dtype)
+        trace = self.forward(x)
+        loss = self.loss(x, y, trace)
+        scale = reduction_scale(len(x), self.spec.loss.reduction)
+        grads: list[np.ndarray | None] = [None] * len(self.params)
+
+        z, a = trace[-1]
+        _, _, out_act, out_params, _ = self._layers[-1]
+        if self.loss_fn.link:  # BP1 in closed form: the loss is fused with its softmax/sigmoid output
+            delta = self.loss_fn.gradient(z, y) * scale
+        else:  # BP1: dC/da (.) f'(z)
+            delta = out_act.backward(z, a, self.loss_fn.gradient(a, y) * scale, **out_params)
+
+        for l in range(len(self._layers) - 1, -1, -1):
+            k, b, _, _, l2 = self._layers[l]
+            a_prev = x if l == 0 else trace[l - 1][1]
+            grads[k] = a_prev.T @ delta  # BP4
+            if l2:
+                grads[k] += (2 * l2) * self.params[k]
+            if b is not None:
+                grads[b] = delta.sum(axis=0)  # BP3
+            if l > 0:  # BP2
+                _, _, act, params, _ = self._layers[l - 1]
+                z_prev, a_prev_act = trace[l - 1]
+                delta = act.backward(z_prev, a_prev_act, delta @ self.params[k].T, **params)
+        return loss, grads
+
+    def step(self, x: np.ndarray, y: np.ndarray) -> float:
+        """One optimizer step on this batch; returns the loss before the update."""
+        loss, grads = self.loss_and_grads(x, y)
+        self.optimizer.update(self.params, grads)
+        return loss
+
+    def weights(self) -> W.Weights:
+        return [p.copy() for p in self.params]

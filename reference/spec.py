@@ -1,0 +1,218 @@
+"""The architecture spec: frozen dataclasses, with the same shape as the TOML and JSON files.
+
+A spec fixes everything a run depends on: the layers (units, activation and its parameters, kernel
+and bias initializers, L2 on the kernel), the loss and its reduction, the optimizer with every
+hyperparameter, and the training schedule (dataset, split, batch size, epochs, shuffling seed).
+``load`` reads a file or a bundled spec by name; ``validate`` checks a spec built in Python and
+returns it with defaults filled in; ``to_dict`` / ``dumps`` write the canonical form back.
+
+Example (reference/specs/gates_xor.toml)::
+
+    name = "gates_xor"
+    seed = 0
+    dtype = "float64"
+    input_shape = [2]
+
+    [[layers]]
+    units = 2
+    activation = "sigmoid"
+    kernel_init = { name = "normal", std = 1.0 }
+    bias_init = { name = "constant", value = 0.01 }
+
+    [loss]
+    name = "binary_crossentropy"
+"""
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tomli_w
+
+from reference.errors import SpecError, UserError
+
+SPECS_DIR = Path(__file__).parent / "specs"
+DTYPES = ("float32", "float64")
+
+
+@dataclass(frozen=True)
+class Source:
+    document: str  # file name under ../shared/seeds/
+    section: str = ""
+
+
+@dataclass(frozen=True)
+class Activation:
+    name: str
+    params: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Initializer:
+    name: str
+    params: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A dense layer: z = a_prev @ kernel + bias (kernel shape (in, units)), a = activation(z)."""
+
+    units: int
+    activation: Activation
+    kernel_init: Initializer
+    bias_init: Initializer = Initializer("zeros")
+    use_bias: bool = True
+    l2: float = 0.0  # adds l2 * sum(kernel**2) to the loss (Keras regularizers.L2)
+
+
+@dataclass(frozen=True)
+class Loss:
+    name: str
+    reduction: str = "mean"  # "mean" over the batch, or "sum"
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    name: str
+    params: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    params: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Split:
+    method: str = "random"  # "random", "official" or "none"
+    test_fraction: float = 0.2
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Training:
+    dataset: Dataset
+    split: Split = Split()
+    batch_size: int = 32
+    epochs: int = 1
+    shuffle: bool = True
+    schedule_seed: int = 0
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    description: str
+    source: Source
+    seed: int  # seeds the one numpy Generator that draws every weight
+    dtype: str
+    input_shape: tuple[int, ...]
+    layers: tuple[Layer, ...]
+    loss: Loss
+    optimizer: Optimizer
+    training: Training
+
+    @property
+    def n_inputs(self) -> int:
+        return self.input_shape[0]
+
+    def layer_sizes(self) -> list[tuple[int, int]]:
+        """(fan_in, fan_out) of each layer."""
+        sizes, fan_in = [], self.n_inputs
+        for layer in self.layers:
+            sizes.append((fan_in, layer.units))
+            fan_in = layer.units
+        return sizes
+
+    def parameter_count(self) -> int:
+        return sum(i * o + (o if layer.use_bias else 0) for (i, o), layer in zip(self.layer_sizes(), self.layers))
+
+
+def _named(name: str, params: dict) -> dict:
+    return {"name": name, **params}
+
+
+def to_dict(spec: Spec) -> dict:
+    """The canonical, fully explicit form: what ``dumps`` writes and ``from_dict`` reads."""
+    layers = []
+    for layer in spec.layers:
+        act = layer.activation
+        layers.append({
+            "units": layer.units,
+            "activation": act.name if not act.params else _named(act.name, act.params),
+            "kernel_init": _named(layer.kernel_init.name, layer.kernel_init.params),
+            "bias_init": _named(layer.bias_init.name, layer.bias_init.params),
+            "use_bias": layer.use_bias,
+            "l2": layer.l2,
+        })
+    t = spec.training
+    return {
+        "name": spec.name,
+        "description": spec.description,
+        "seed": spec.seed,
+        "dtype": spec.dtype,
+        "input_shape": list(spec.input_shape),
+        "source": {"document": spec.source.document, "section": spec.source.section},
+        "layers": layers,
+        "loss": {"name": spec.loss.name, "reduction": spec.loss.reduction},
+        "optimizer": _named(spec.optimizer.name, spec.optimizer.params),
+        "training": {
+            "batch_size": t.batch_size,
+            "epochs": t.epochs,
+            "shuffle": t.shuffle,
+            "schedule_seed": t.schedule_seed,
+            "dataset": _named(t.dataset.name, t.dataset.params),
+            "split": {"method": t.split.method, "test_fraction": t.split.test_fraction, "seed": t.split.seed},
+        },
+    }
+
+
+def dumps(spec: Spec, fmt: str = "toml") -> str:
+    d = to_dict(spec)
+    return json.dumps(d, indent=2) + "\n" if fmt == "json" else tomli_w.dumps(d)
+
+
+def from_dict(d: dict, source: str = "<dict>") -> Spec:
+    from reference.spec_parse import parse
+
+    return parse(d, source)
+
+
+def validate(spec: Spec) -> Spec:
+    """Check a spec built in Python; return it with aliases resolved and defaults filled in."""
+    return from_dict(to_dict(spec), source=f"spec {spec.name!r}")
+
+
+def bundled_names() -> list[str]:
+    return sorted(p.stem for p in SPECS_DIR.glob("*.toml"))
+
+
+def read_file(path: Path) -> Spec:
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read the spec file ({exc.strerror}).") from None
+    try:
+        d = json.loads(text) if path.suffix == ".json" else tomllib.loads(text.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        kind = "JSON" if path.suffix == ".json" else "TOML"
+        raise SpecError(str(path), [f"not valid {kind}: {exc}"]) from None
+    if not isinstance(d, dict):
+        raise SpecError(str(path), ["the file must hold one table (a JSON object)"])
+    return from_dict(d, source=str(path))
+
+
+def load(name_or_path: str | Path) -> Spec:
+    """A spec from a .toml or .json file, or a bundled spec by name (``nnparity specs`` lists them)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return read_file(path)
+    if str(name_or_path) in bundled_names():
+        return read_file(SPECS_DIR / f"{name_or_path}.toml")
+    raise UserError(
+        f"{name_or_path}: no such spec file, and no bundled spec of that name. "
+        f"Bundled: {', '.join(bundled_names())}. Give a path to a .toml or .json spec, or one of those names."
+    )

@@ -1,0 +1,252 @@
+"""A spec dict (from TOML, JSON or ``to_dict``) -> a validated ``Spec``, or every problem at once.
+
+Each problem names its field path and what is allowed, e.g.
+``layers[2].activation: unknown 'relu6'; known: sigmoid, tanh, ...``. Unknown keys are errors,
+so a misspelt field never silently falls back to a default.
+"""
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from reference import activations, datasets, initializers, losses, optimizers
+from reference.errors import SpecError
+from reference.params import resolve
+from reference.spec import (
+    DTYPES, Activation, Dataset, Initializer, Layer, Loss, Optimizer, Source, Spec, Split, Training,
+)
+
+_MISSING = object()
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def _kind_ok(value: Any, kind: str) -> bool:
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "list":
+        return isinstance(value, list)
+    if kind == "table":
+        return isinstance(value, dict)
+    raise AssertionError(kind)
+
+
+_KIND_TEXT = {"int": "an integer", "number": "a finite number", "bool": "true or false", "str": "a string",
+              "list": "a list", "table": "a table"}
+
+
+class _Table:
+    """Reads one table's keys with their paths; ``close`` reports the keys nobody asked for."""
+
+    def __init__(self, raw: Any, path: str, problems: list[str]):
+        self.path, self.problems, self.used = path, problems, set()
+        if not isinstance(raw, dict):
+            problems.append(f"{path or 'the spec'}: expected a table, got {raw!r}")
+            raw = {}
+        self.raw = raw
+
+    def at(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def get(self, key: str, kind: str, default: Any = _MISSING) -> Any:
+        self.used.add(key)
+        if key not in self.raw:
+            if default is _MISSING:
+                self.problems.append(f"{self.at(key)}: required ({_KIND_TEXT[kind]})")
+            return None if default is _MISSING else default
+        value = self.raw[key]
+        if not _kind_ok(value, kind):
+            self.problems.append(f"{self.at(key)}: got {value!r}; expected {_KIND_TEXT[kind]}")
+            return None if default is _MISSING else default
+        return value
+
+    def rest(self, *taken: str) -> dict:
+        """The keys other than ``taken``: a named thing's parameters."""
+        self.used.update(self.raw)
+        return {k: v for k, v in self.raw.items() if k not in taken}
+
+    def named(self, key: str, table: dict, aliases: dict, param_tables: dict, what: str,
+              default: Any = _MISSING, allow_string: bool = True) -> tuple[str | None, dict]:
+        """A ``key = "name"`` or ``key = { name = ..., param = ... }`` entry, resolved against its table."""
+        self.used.add(key)
+        raw = self.raw.get(key, default)
+        if raw is _MISSING:
+            form = f'"{next(iter(table))}"' if allow_string else f'{{ name = "{next(iter(table))}", ... }}'
+            self.problems.append(f"{self.at(key)}: required ({what}, for example {form})")
+            return None, {}
+        return _named_thing(raw, self.at(key), table, aliases, param_tables, what, self.problems, allow_string)
+
+    def close(self) -> None:
+        for key in self.raw:
+            if key not in self.used:
+                self.problems.append(f"{self.at(key)}: unknown field; known: {', '.join(sorted(self.used))}")
+
+
+def _lookup(path: str, name: Any, table: dict, aliases: dict, what: str, problems: list[str]) -> str | None:
+    name = aliases.get(name, name)
+    if name in table:
+        return name
+    problems.append(f"{path}: unknown {what} {name!r}; known: {', '.join(table)}")
+    return None
+
+
+def _named_thing(raw: Any, path: str, table: dict, aliases: dict, param_tables: dict, what: str,
+                 problems: list[str], allow_string: bool) -> tuple[str | None, dict]:
+    """A ``"name"`` or ``{name = ..., param = ...}`` entry, resolved against its table."""
+    is_string = isinstance(raw, str) and allow_string
+    t = _Table({"name": raw} if is_string else raw, path, problems)
+    name = t.get("name", "str")
+    params = t.rest("name")
+    if name is None:
+        return None, {}
+    name = _lookup(path if is_string else f"{path}.name", name, table, aliases, what, problems)
+    if name is None:
+        return None, {}
+    return name, resolve(path, params, param_tables.get(name, {}), problems)
+
+
+def _layer(raw: Any, path: str, problems: list[str]) -> Layer | None:
+    t = _Table(raw, path, problems)
+    units = t.get("units", "int")
+    if units is not None and units < 1:
+        problems.append(f"{path}.units: got {units}; a layer needs at least 1 unit")
+    act_name, act_params = t.named("activation", activations.ACTIVATIONS, activations.ALIASES,
+                                   {k: v.params for k, v in activations.ACTIVATIONS.items()}, "activation")
+    inits = [t.named(key, initializers.INITIALIZERS, initializers.ALIASES, initializers.PARAMS, "initializer",
+                     default=default)
+             for key, default in (("kernel_init", _MISSING), ("bias_init", "zeros"))]
+    use_bias = t.get("use_bias", "bool", True)
+    l2 = t.get("l2", "number", 0.0)
+    if l2 is not None and l2 < 0:
+        problems.append(f"{path}.l2: got {l2}; expected a number >= 0")
+    t.close()
+    if None in (units, act_name, inits[0][0], inits[1][0]):
+        return None
+    return Layer(units, Activation(act_name, act_params), Initializer(*inits[0]), Initializer(*inits[1]),
+                 use_bias, float(l2))
+
+
+def _training(raw: Any, problems: list[str]) -> Training | None:
+    t = _Table(raw, "training", problems)
+    batch_size = t.get("batch_size", "int")
+    epochs = t.get("epochs", "int")
+    shuffle = t.get("shuffle", "bool", True)
+    schedule_seed = t.get("schedule_seed", "int", 0)
+    for key, value, low in (("batch_size", batch_size, 1), ("epochs", epochs, 1), ("schedule_seed", schedule_seed, 0)):
+        if value is not None and value < low:
+            problems.append(f"training.{key}: got {value}; expected an integer >= {low}")
+    ds_name, ds_params = t.named("dataset", datasets.DATASETS, {},
+                                 {k: {**datasets.COMMON_PARAMS, **v.params} for k, v in datasets.DATASETS.items()},
+                                 "dataset")
+    s = _Table(t.raw.get("split", {}), "training.split", problems)
+    t.used.add("split")
+    method = s.get("method", "str", "random")
+    test_fraction = s.get("test_fraction", "number", 0.2)
+    split_seed = s.get("seed", "int", 0)
+    s.close()
+    t.close()
+    if ds_name is not None and method is not None:
+        allowed = datasets.DATASETS[ds_name].splits
+        if method not in allowed:
+            problems.append(f"training.split.method: {ds_name} allows {', '.join(repr(a) for a in allowed)}; got {method!r}")
+    if method == "random" and test_fraction is not None and not 0 < test_fraction < 1:
+        problems.append(f"training.split.test_fraction: got {test_fraction}; expected a number in (0, 1)")
+    if None in (batch_size, epochs, ds_name, method):
+        return None
+    return Training(Dataset(ds_name, ds_params), Split(method, float(test_fraction), split_seed),
+                    batch_size, epochs, shuffle, schedule_seed)
+
+
+def _check_output(spec: Spec, problems: list[str]) -> None:
+    """The output layer, the loss and the dataset's targets must fit together."""
+    last, where = spec.layers[-1], f"layers[{len(spec.layers) - 1}]"
+    loss = losses.LOSSES[spec.loss.name]
+    if loss.link is not None and last.activation.name != loss.link:
+        other = "binary_crossentropy" if last.activation.name == "sigmoid" else (
+            "categorical_crossentropy" if last.activation.name == "softmax" else "mse")
+        problems.append(
+            f"{where}.activation: {spec.loss.name} is computed from the logits of a {loss.link!r} output; "
+            f"got {last.activation.name!r}. Make the output {loss.link!r}, or use {other} for this output.")
+    ds = spec.training.dataset
+    n_classes = datasets.DATASETS[ds.name].n_classes(ds.params)
+    k = last.units
+    if loss.targets in ("onehot", "labels"):
+        if n_classes is None:
+            problems.append(f"loss.name: {spec.loss.name} needs class labels; {ds.name} is a regression target")
+        elif k != n_classes:
+            problems.append(f"{where}.units: {spec.loss.name} on {ds.name} needs {n_classes} outputs (one per class); got {k}")
+    elif spec.loss.name == "binary_crossentropy":
+        if n_classes != 2 or k != 1:
+            problems.append(f"{where}.units: binary_crossentropy needs one output and a two-class dataset; "
+                            f"got {k} output(s) on {ds.name}")
+    elif n_classes is None and k != 1:
+        problems.append(f"{where}.units: {ds.name} has one target value; got {k} outputs")
+    elif n_classes is not None and k not in (n_classes, 1 if n_classes == 2 else n_classes):
+        problems.append(f"{where}.units: {spec.loss.name} on {ds.name} needs {n_classes} outputs (one-hot targets)"
+                        + (" or 1 (0/1 targets)" if n_classes == 2 else "") + f"; got {k}")
+
+
+def parse(d: Any, source: str) -> Spec:
+    problems: list[str] = []
+    t = _Table(d, "", problems)
+    name = t.get("name", "str")
+    if name is not None and not _NAME.match(name):
+        problems.append(f"name: got {name!r}; use letters, digits, '_', '-' and '.'")
+    description = t.get("description", "str", "")
+    seed = t.get("seed", "int")
+    if seed is not None and seed < 0:
+        problems.append(f"seed: got {seed}; expected an integer >= 0")
+    dtype = t.get("dtype", "str", "float64")
+    if dtype is not None and dtype not in DTYPES:
+        problems.append(f"dtype: got {dtype!r}; expected one of {', '.join(DTYPES)}")
+    shape = t.get("input_shape", "list")
+    if shape is not None and (len(shape) != 1 or not _kind_ok(shape[0], "int") or shape[0] < 1):
+        problems.append(f"input_shape: got {shape!r}; dense networks take flat inputs: [n_features] with n >= 1")
+        shape = None
+    s = _Table(t.raw.get("source", {}), "source", problems)
+    t.used.add("source")
+    src = Source(s.get("document", "str", ""), s.get("section", "str", ""))
+    s.close()
+
+    raw_layers = t.get("layers", "list")
+    layers = []
+    if raw_layers is not None and not raw_layers:
+        problems.append("layers: the network has no layers; add at least one [[layers]] table")
+    for i, raw_layer in enumerate(raw_layers or []):
+        layers.append(_layer(raw_layer, f"layers[{i}]", problems))
+
+    lt = _Table(t.raw.get("loss"), "loss", problems)
+    t.used.add("loss")
+    loss_name = lt.get("name", "str")
+    if loss_name is not None:
+        loss_name = _lookup("loss.name", loss_name, losses.LOSSES, {}, "loss", problems)
+    reduction = lt.get("reduction", "str", "mean")
+    if reduction not in losses.REDUCTIONS:
+        problems.append(f"loss.reduction: got {reduction!r}; expected one of {', '.join(losses.REDUCTIONS)}")
+    lt.close()
+
+    opt_name, opt_params = t.named("optimizer", optimizers.OPTIMIZERS, {}, optimizers.HYPERPARAMETERS, "optimizer",
+                                   allow_string=False)
+    training = _training(t.raw.get("training"), problems)
+    t.used.add("training")
+    t.close()
+
+    if problems:
+        raise SpecError(source, problems)
+    spec = Spec(name, description, src, seed, dtype, tuple(shape), tuple(layers),
+                Loss(loss_name, reduction), Optimizer(opt_name, opt_params), training)
+    ds = training.dataset
+    expected = datasets.input_dim(ds.name, ds.params)
+    if spec.n_inputs != expected:
+        problems.append(f"input_shape: got [{spec.n_inputs}]; {ds.name} gives {expected} features"
+                        + (" (including the prepended column of ones)" if ds.params["prepend_ones"] else ""))
+    _check_output(spec, problems)
+    if problems:
+        raise SpecError(source, problems)
+    return spec
