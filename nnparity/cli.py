@@ -4,11 +4,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nnparity.commands import gradcheck, specs
+from nnparity.commands import gradcheck, parity, specs
 from nnparity.console import err
 from reference.errors import UserError
 
-COMMANDS = [gradcheck, specs]
+COMMANDS = [parity, gradcheck, specs]
 
 
 def build_parser() -> argparse.ArgumentParser:

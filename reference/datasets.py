@@ -164,7 +164,9 @@ def _raw_cached(name: str, params_json: str) -> Raw:
 
 
 def raw(name: str, params: dict) -> Raw:
-    return _raw_cached(name, json.dumps(params, sort_keys=True))
+    """The raw arrays, cached per process on the loader's own parameters (not subsets or scaling)."""
+    own = {k: v for k, v in params.items() if k in DATASETS[name].params}
+    return _raw_cached(name, json.dumps(own, sort_keys=True))
 
 
 def split(raw_data: Raw, method: str, test_fraction: float, seed: int):
@@ -215,8 +217,16 @@ def load(name: str, params: dict, split_method: str, test_fraction: float, split
     )
 
 
-def for_spec(spec: Spec, dtype=None) -> Data:
-    """The spec's dataset, split and encoded for its loss, in ``dtype`` (default: the spec's)."""
+def for_spec(spec: Spec, dtype=None, train_rows: int | None = None) -> Data:
+    """The spec's dataset, split and encoded for its loss, in ``dtype`` (default: the spec's).
+
+    ``train_rows`` keeps only the first rows of each part (after any subset the spec asks for):
+    the parity checks need a few hundred rows, not 60,000 preprocessed images.
+    """
     t = spec.training
-    return load(t.dataset.name, t.dataset.params, t.split.method, t.split.test_fraction, t.split.seed,
+    params = dict(t.dataset.params)
+    if train_rows is not None:
+        params["train_subset"] = min(params["train_subset"] or train_rows, train_rows)
+        params["test_subset"] = min(params["test_subset"] or train_rows, train_rows)
+    return load(t.dataset.name, params, t.split.method, t.split.test_fraction, t.split.seed,
                 LOSSES[spec.loss.name].targets, spec.layers[-1].units, np.dtype(dtype or spec.dtype))

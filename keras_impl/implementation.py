@@ -1,0 +1,140 @@
+"""Keras 3 behind the implementation protocol, on this process's backend.
+
+``model.trainable_variables`` is already in the canonical order (each Dense creates its kernel,
+shape (in, out), then its bias), so weights and gradients cross without any layout change. A step
+is Keras's own optimizer update, ``optimizer.apply(grads, model.trainable_variables)``; on jax the
+same update runs as one jitted ``optimizer.stateless_apply`` (what Keras's jax trainer does),
+because eager jax compiles each small op of it separately. That function takes the optimizer's
+state as an argument, so one compiled update serves every handle with the same model and
+optimizer configuration; each handle keeps its own state, starting from the template's.
+
+Handles of one spec and dtype share one Keras model and its compiled gradient function: building
+and compiling them costs 10 ms to 1 s, a reset of the weights nothing. A new ``build`` resets the
+shared model's weights, so use one handle at a time (as the checks do).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_impl import compiled, losses, model as kmodel, optimizers
+from reference import spec as S
+from reference.losses import LOSSES
+
+
+@dataclass
+class KerasHandle:
+    spec: S.Spec
+    model: keras.Model
+    value_and_grad: Callable
+    layer_outputs: Callable
+    optimizer: keras.optimizers.Optimizer
+    device: str
+    jax_apply: Any = None  # the compiled stateless update (jax), shared by handles of one configuration
+    jax_state: Any = None  # this handle's optimizer variables (jax)
+
+
+def _device(device: str) -> str:
+    return "gpu:0" if device == "cuda" else "cpu:0"
+
+
+class KerasImplementation:
+    def __init__(self, aligned: bool = True):
+        self.backend = keras.backend.backend()
+        self.name = f"keras-{self.backend}"
+        self.aligned = aligned
+        self._models: dict[tuple, tuple[keras.Model, Callable, Callable]] = {}
+        self._jax_updates: dict[tuple, tuple[Callable, list]] = {}
+
+    def available(self) -> str | None:
+        return None
+
+    def devices(self) -> list[str]:
+        if self.backend == "jax":
+            import jax
+
+            gpu = any(d.platform == "gpu" for d in jax.devices())
+        elif self.backend == "torch":
+            import torch
+
+            gpu = torch.cuda.is_available()
+        else:
+            import tensorflow as tf
+
+            gpu = bool(tf.config.list_physical_devices("GPU"))
+        return ["cpu"] + (["cuda"] if gpu else [])
+
+    def _model(self, spec: S.Spec, weights, dtype: str) -> tuple[keras.Model, Callable, Callable]:
+        key = self._key(spec, dtype)
+        if key not in self._models:
+            m = kmodel.build(spec, weights, dtype, aligned=self.aligned)
+            exact = self.aligned and dtype == "float64" and self.backend != "tensorflow"
+            loss_fn = losses.make(spec.loss.name, spec.loss.reduction, dtype, exact)
+            out_act = kmodel.output_activation(spec)
+            pred = (lambda z: z) if LOSSES[spec.loss.name].link else out_act
+            self._models[key] = (m, *compiled.functions(m, loss_fn, pred, out_act))
+        m, grad_fn, outputs_fn = self._models[key]
+        m.set_weights([np.asarray(w, dtype=dtype) for w in weights])
+        return m, grad_fn, outputs_fn
+
+    @staticmethod
+    def _key(spec: S.Spec, dtype: str) -> tuple:
+        structure = S.to_dict(spec)
+        structure.pop("optimizer")
+        return json.dumps(structure, sort_keys=True), dtype
+
+    def build(self, spec, weights, *, dtype, device) -> KerasHandle:
+        with keras.device(_device(device)):
+            m, grad_fn, outputs_fn = self._model(spec, weights, dtype)
+            h = KerasHandle(spec, m, grad_fn, outputs_fn, None, device)
+            if self.backend == "jax":
+                h.jax_apply, state = self._jax_update(spec, m, dtype)
+                h.jax_state = list(state)
+            else:
+                h.optimizer = optimizers.make(spec.optimizer.name, spec.optimizer.params, dtype)
+        return h
+
+    def _jax_update(self, spec: S.Spec, m: keras.Model, dtype: str) -> tuple[Callable, list]:
+        import jax
+
+        key = (*self._key(spec, dtype), json.dumps(S.to_dict(spec)["optimizer"], sort_keys=True))
+        if key not in self._jax_updates:
+            template = optimizers.make(spec.optimizer.name, spec.optimizer.params, dtype)
+            template.build(m.trainable_variables)
+            self._jax_updates[key] = (jax.jit(template.stateless_apply), [v.value for v in template.variables])
+        return self._jax_updates[key]
+
+    def forward(self, h, x):
+        return self.layer_outputs(h, x)[-1]
+
+    def layer_outputs(self, h, x):
+        with keras.device(_device(h.device)):
+            return [np.array(ops.convert_to_numpy(a)) for a in h.layer_outputs(x)]
+
+    def loss_and_grads(self, h, x, y):
+        with keras.device(_device(h.device)):
+            loss, grads = h.value_and_grad(x, y)
+            return float(ops.convert_to_numpy(loss)), [np.array(ops.convert_to_numpy(g)) for g in grads]
+
+    def step(self, h, x, y):
+        with keras.device(_device(h.device)):
+            _, grads = h.value_and_grad(x, y)
+            if self.backend == "jax":
+                self._jax_apply(h, grads)
+            else:
+                h.optimizer.apply(grads, h.model.trainable_variables)
+        return self.weights(h)
+
+    def _jax_apply(self, h: KerasHandle, grads) -> None:
+        variables = h.model.trainable_variables
+        new_vars, h.jax_state = h.jax_apply(h.jax_state, list(grads), [v.value for v in variables])
+        for v, value in zip(variables, new_vars):
+            v.assign(value)
+
+    def weights(self, h):
+        return [np.array(ops.convert_to_numpy(v.value)) for v in h.model.trainable_variables]

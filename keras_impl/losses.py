@@ -1,0 +1,61 @@
+"""The reference's losses for Keras, from logits, reduced as the reference reduces.
+
+``reduction = "mean"`` is Keras's ``sum_over_batch_size`` and ``"sum"`` is ``sum``; every loss is
+created with the run's ``dtype`` (a Keras loss otherwise computes in ``floatx``, float32).
+``half_sse`` has no Keras counterpart and is written with ``keras.ops``.
+
+In float64 on the jax and torch backends Keras's loss classes are not float64: their mean over the
+outputs (``ops.mean``) and the torch backend's batch mean (``ops.divide_no_nan``) compute in float32,
+because Keras's type promotion maps float64 to float32 on every backend but TensorFlow
+(keras-team/keras#23704, #23223; measured here: 9e-9 on a binary cross-entropy). There, ``exact``
+composes the same elementwise backend ops (``ops.categorical_crossentropy``,
+``ops.binary_crossentropy``, ...) with plain sums and divisions by the counts, which stay float64.
+"""
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+REDUCTIONS = {"mean": "sum_over_batch_size", "sum": "sum"}
+
+
+def _half_sse(y_true, y_pred):
+    return 0.5 * ops.sum(ops.square(y_pred - y_true), axis=-1)
+
+
+# Per-sample losses from the backend's elementwise ops, for ``exact``: means written as sum / count.
+PER_SAMPLE = {
+    "categorical_crossentropy": lambda y, z: ops.categorical_crossentropy(y, z, from_logits=True),
+    "sparse_categorical_crossentropy": lambda y, z: ops.sparse_categorical_crossentropy(y, z, from_logits=True),
+    "binary_crossentropy": lambda y, z: ops.sum(ops.binary_crossentropy(y, z, from_logits=True), axis=-1) / z.shape[-1],
+    "mse": lambda y, a: ops.sum(ops.square(a - y), axis=-1) / a.shape[-1],
+    "half_sse": _half_sse,
+}
+
+
+def make(name: str, reduction: str, dtype: str, exact: bool = False):
+    """A callable ``(y_true, y_pred) -> loss``: Keras's loss object, or with ``exact`` its float64-exact form."""
+    if not exact:
+        return _keras_loss(name, REDUCTIONS[reduction], dtype)
+    per_sample = PER_SAMPLE[name]
+
+    def loss(y_true, y_pred):
+        total = ops.sum(per_sample(y_true, y_pred))
+        return total / y_pred.shape[0] if reduction == "mean" else total
+
+    return loss
+
+
+def _keras_loss(name: str, r: str, dtype: str) -> keras.losses.Loss:
+    L = keras.losses
+    if name == "categorical_crossentropy":
+        return L.CategoricalCrossentropy(from_logits=True, reduction=r, dtype=dtype)
+    if name == "sparse_categorical_crossentropy":
+        return L.SparseCategoricalCrossentropy(from_logits=True, reduction=r, dtype=dtype)
+    if name == "binary_crossentropy":
+        return L.BinaryCrossentropy(from_logits=True, reduction=r, dtype=dtype)
+    if name == "mse":
+        return L.MeanSquaredError(reduction=r, dtype=dtype)
+    if name == "half_sse":
+        return keras.losses.LossFunctionWrapper(_half_sse, reduction=r, dtype=dtype, name="half_sse")
+    raise ValueError(f"unknown loss {name!r}")

@@ -1,0 +1,77 @@
+"""Implementation names -> factories. ``numpy``, ``torch`` and the three Keras backends are built in.
+
+The Keras backends run in worker processes (a Keras backend is fixed per process), unless this
+process already runs keras with that backend. Every factory returns an object with ``name``,
+``hello()`` (availability and devices) and ``collect(case, check)``: an ``InProcess`` or a ``Worker``.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from reference.worker import DEFAULT_TIMEOUT, InProcess, Worker
+
+KERAS_TARGET = "keras_impl.implementation:KerasImplementation"
+
+
+class Unavailable:
+    """A stand-in for an implementation that cannot run here; every cell it owns is a skip."""
+
+    def __init__(self, name: str, reason: str):
+        self.name, self.reason = name, reason
+
+    def hello(self) -> dict:
+        return {"name": self.name, "available": self.reason, "devices": []}
+
+    def close(self) -> None:
+        pass
+
+
+def _numpy(timeout: float):
+    from reference.implementation import NumpyImplementation
+
+    return InProcess(NumpyImplementation())
+
+
+def _torch(timeout: float):
+    import importlib.util
+
+    from keras_impl.backends import SINGLE_THREAD
+
+    if importlib.util.find_spec("torch") is None:
+        return Unavailable("torch", "torch is not installed")
+    # A worker of its own: in this process its small ops would contend for the GIL with the runner.
+    return Worker("torch", "torch_impl.implementation:TorchImplementation", dict(SINGLE_THREAD), timeout=timeout)
+
+
+def _keras(backend: str) -> Callable:
+    def make(timeout: float):
+        from keras_impl import backends
+
+        name = f"keras-{backend}"
+        why = backends.missing(backend)
+        if why:
+            return Unavailable(name, why)
+        if backends.current() == backend:
+            from keras_impl.implementation import KerasImplementation
+
+            return InProcess(KerasImplementation())
+        return Worker(name, KERAS_TARGET, backends.environment(backend), timeout=timeout)
+
+    return make
+
+
+BUILTIN: dict[str, Callable] = {
+    "numpy": _numpy,
+    "torch": _torch,
+    "keras-tensorflow": _keras("tensorflow"),
+    "keras-jax": _keras("jax"),
+    "keras-torch": _keras("torch"),
+}
+
+
+def names() -> list[str]:
+    return list(BUILTIN)
+
+
+def make(name: str, timeout: float = DEFAULT_TIMEOUT):
+    return BUILTIN[name](timeout)

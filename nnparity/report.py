@@ -1,0 +1,150 @@
+"""The parity matrix as a rich table (what people look at) and as JSON (what tools read).
+
+Table: one per dtype and device; rows spec x check, columns implementation, cells the max
+relative error, green within its tolerance, red outside it, ERROR or skip with the reason below.
+A failure is explained under the table: which tensor of which layer diverged first, and at which step.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+from rich.table import Table
+
+from nnparity.console import sci
+from nnparity.runner import Outcome
+
+STEP_GROUP = "step"
+
+
+def _cell(outcomes: list[Outcome]) -> str:
+    """One cell; several outcomes (the optimizers of a compact 'steps' row) show the worst."""
+    if any(o.status == "error" for o in outcomes):
+        return "[bold magenta]ERROR[/]"
+    if all(o.status == "skip" for o in outcomes):
+        return "[dim]skip[/]"
+    live = [o for o in outcomes if o.status in ("pass", "fail")]
+    worst = max(live, key=lambda o: (o.status == "fail", (o.max_rel or 0) / (o.tol or 1e-300) if o.tol else o.max_rel or 0))
+    text = sci(worst.max_rel)
+    if len(outcomes) > 1 and worst.status == "fail":
+        text += f" {worst.check[5:]}"
+    return f"[bold red]{text}[/]" if worst.status == "fail" else f"[green]{text}[/]"
+
+
+def tables(outcomes: list[Outcome], expand_steps: bool = False) -> list[Table]:
+    impls = list(dict.fromkeys(o.impl for o in outcomes))
+    groups = defaultdict(list)
+    for o in outcomes:
+        groups[o.dtype, o.device].append(o)
+    out = []
+    for (dtype, device), group in groups.items():
+        t = Table(title=f"{dtype} on {device}: max relative error per check (green: within tolerance)",
+                  title_justify="left")
+        t.add_column("spec", no_wrap=True)
+        t.add_column("check", no_wrap=True)
+        for impl in impls:
+            t.add_column(impl, justify="right", no_wrap=True)
+        t.add_column("tolerance", justify="right", style="dim")
+        rows = defaultdict(list)
+        for o in group:
+            check = o.check if expand_steps or not o.check.startswith("step-") else STEP_GROUP
+            rows[o.spec, check].append(o)
+        specs = list(dict.fromkeys(o.spec for o in group))
+        for spec in specs:
+            keys = [k for k in rows if k[0] == spec]
+            for i, key in enumerate(keys):
+                cells = [_cell([o for o in rows[key] if o.impl == impl] or []) if any(o.impl == impl for o in rows[key]) else ""
+                         for impl in impls]
+                tols = [o.tol for o in rows[key] if o.tol is not None]
+                tol = sci(max(tols)) if tols else ""
+                label = key[1] if key[1] != STEP_GROUP else f"steps ({len({o.check for o in rows[key]})} optimizers)"
+                t.add_row(spec if i == 0 else "", label, *cells, tol, end_section=i == len(keys) - 1)
+        out.append(t)
+    return out
+
+
+def explain(o: Outcome) -> str:
+    """One paragraph: what went wrong in this cell."""
+    if o.status == "error":
+        return f"[magenta]ERROR[/] {o.id}: {o.message}"
+    if o.status == "skip":
+        return f"[dim]skip[/] {o.id}: {o.message}"
+    f = o.failure or {}
+    where = f"{f.get('tensor')}" + (f" at step {f['step'] + 1}" if len(o.curve) > 1 else "")
+    if f.get("problem"):
+        return f"[red]FAIL[/] {o.id}: {where}: {f['problem']}"
+    index = f" (worst element {tuple(f['index'])})" if f.get("index") is not None else ""
+    return (f"[red]FAIL[/] {o.id}: first divergence in {where}{index}: max relative error {sci(f.get('max_rel'))} > "
+            f"tolerance {sci(f.get('tol'))} (max abs {sci(f.get('max_abs'))})")
+
+
+def chaos_notes(outcomes: list[Outcome]) -> list[str]:
+    """For each spec and dtype whose reference amplifies rounding: from which step, and how fast."""
+    notes, seen = [], set()
+    for o in outcomes:
+        if o.check != "trajectory" or o.horizon is None or (o.spec, o.dtype) in seen:
+            continue
+        seen.add((o.spec, o.dtype))
+        rate = f", about x{o.growth:.1f} per step" if o.growth else ""
+        notes.append(f"[yellow]chaotic[/] {o.spec} ({o.dtype}): one rounding of the starting weights grows{rate}; from "
+                     f"step {o.horizon + 1} on, rounding alone separates two correct implementations by more than the "
+                     f"formula's bound, and the trajectory check asserts only that none diverges faster than that.")
+    return notes
+
+
+def summary(outcomes: list[Outcome]) -> dict:
+    counts = defaultdict(int)
+    for o in outcomes:
+        counts[o.status] += 1
+    return dict(counts)
+
+
+def provenance(command: str) -> dict:
+    import importlib.metadata as md
+    import subprocess
+
+    versions = {}
+    for package in ("numpy", "scipy", "scikit-learn", "torch", "tensorflow-cpu", "keras", "jax", "jaxlib"):
+        try:
+            versions[package] = md.version(package)
+        except md.PackageNotFoundError:
+            versions[package] = None
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                                cwd=Path(__file__).resolve().parent).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {"command": command, "git_commit": commit, "versions": versions, "python": platform.python_version(),
+            "machine": {"platform": platform.platform(), "processor": platform.machine(), "cpus": os.cpu_count()}}
+
+
+def jsonable(value):
+    """Strict JSON: infinities and NaN as the strings "inf", "-inf", "nan"; tuples as lists."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if value != value else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalars
+        return jsonable(value.item())
+    return value
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Atomically: a reader never sees a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(jsonable(data), f, indent=1, allow_nan=False)
+            f.write("\n")
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)

@@ -1,0 +1,192 @@
+"""The parity matrix: every spec x implementation x dtype x device x check, judged against the reference.
+
+Each (spec, dtype, device) case is built once and its reference answers computed once, then
+shared by every implementation. An implementation that is missing is a *skip* with its reason;
+one that raises is an *error* and the rest of the matrix still runs; a number outside its
+tolerance is a *fail* that names the first diverging tensor (backward order) and, for the
+multi-step checks, the first step.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from reference import spec as S
+from reference import tolerance as T
+from reference.checks import TRAJECTORY_STEPS, CheckResult, Judge, check_names, make_case, optimizer_spec
+from reference.worker import WorkerError
+
+
+@dataclass
+class Outcome:
+    spec: str
+    impl: str
+    dtype: str
+    device: str
+    check: str
+    status: str  # "pass", "fail", "error" or "skip"
+    max_rel: float | None = None
+    max_abs: float | None = None
+    tol: float | None = None
+    worst: dict | None = None  # {"tensor", "index", "step", "max_rel"}
+    failure: dict | None = None  # the first tensor (and step) outside the tolerance
+    message: str | None = None  # why skipped or errored
+    curve: list[float] = field(default_factory=list)
+    tols: list[float] = field(default_factory=list)
+    horizon: int | None = None  # trajectory: first step where rounding alone exceeds the formula
+    growth: float | None = None  # trajectory: the reference's own error growth per step
+    seconds: float = 0.0
+
+    @property
+    def id(self) -> str:
+        device = "" if self.device == "cpu" else f"-{self.device}"
+        return f"{self.spec}-{self.impl}-{self.dtype}{device}-{self.check}"
+
+    def to_json(self) -> dict:
+        return {k: v for k, v in self.__dict__.items()} | {"id": self.id}
+
+
+def _tolerance(judge: Judge, check: str) -> tuple[float, list[float]]:
+    """(the check's tolerance, per-step tolerances for the trajectory)."""
+    case = judge.case
+    if check != "trajectory":
+        opt = optimizer_spec(check[5:]) if check.startswith("step-") else None
+        return T.tolerance(check, case.spec, case.dtype, len(case.x), opt), []
+    bounds = T.trajectory_bounds(case.spec, case.dtype, max(len(b) for b in case.batches), case.spec.optimizer,
+                                 judge.relative_steps())
+    tols = T.trajectory_tolerances(bounds, judge.shadow())
+    return tols[-1], tols
+
+
+def outcome_of(judge: Judge, impl_name: str, check: str, result: CheckResult, seconds: float) -> Outcome:
+    case = judge.case
+    tol, tols = _tolerance(judge, check)
+    worst = result.worst
+    failure = result.first_failure(tols or tol)
+    o = Outcome(case.spec.name, impl_name, case.dtype, case.device, check, "fail" if failure else "pass",
+                result.max_rel, result.max_abs, tol, seconds=seconds, curve=result.curve if len(result.steps) > 1 else [],
+                tols=tols)
+    if worst:
+        s, d = worst
+        o.worst = {"tensor": d.name, "index": d.worst_index, "step": s, "max_rel": d.max_rel}
+    if failure:
+        s, d = failure
+        limit = tols[min(s, len(tols) - 1)] if tols else tol
+        o.failure = {"tensor": d.name, "step": s, "index": d.worst_index, "max_rel": d.max_rel,
+                     "max_abs": d.max_abs, "problem": d.problem, "tol": limit}
+    if check == "trajectory":
+        shadow = judge.shadow()
+        bounds = T.trajectory_bounds(case.spec, case.dtype, max(len(b) for b in case.batches), case.spec.optimizer,
+                                     judge.relative_steps())
+        o.horizon, o.growth = T.chaos_horizon(bounds, shadow), T.growth_rate(shadow)
+    return o
+
+
+@dataclass
+class Selection:
+    specs: list[str]
+    impls: list[str]
+    dtypes: list[str]
+    devices: list[str]
+    checks: list[str]
+    steps: int = TRAJECTORY_STEPS
+    # Worker processes per implementation, sharing its cases round-robin. One each by default: the
+    # matrix is CPU-bound on two cores, and a second keras-jax worker cost 19 s more CPU than it saved.
+    shards: dict[str, int] = field(default_factory=dict)
+
+
+def run(sel: Selection, make_impl: Callable[[str], object], progress: Callable[[Outcome], None] = lambda o: None,
+        timeout: float | None = None) -> list[Outcome]:
+    """Every cell of the selection. Implementations run concurrently, one thread each (a worker
+    process answers one request at a time); the main thread prepares each case and its reference
+    answers once, ahead of them. Outcomes come back in the selection's order."""
+    single_thread()
+    instances = [(name, k, make_impl(name)) for name in sel.impls for k in range(max(1, sel.shards.get(name, 1)))]
+    queues = {(name, k): queue.Queue() for name, k, _ in instances}
+    outcomes: list[Outcome] = []
+    lock = threading.Lock()
+
+    def serve(name: str, k: int, impl) -> None:
+        try:
+            hello = impl.hello()
+        except Exception as exc:
+            hello = {"available": f"could not start: {exc}", "devices": []}
+        while (judge := queues[name, k].get()) is not None:
+            case = judge.case
+            why = hello.get("available")
+            if why is None and case.device not in hello.get("devices", ["cpu"]):
+                why = f"no {case.device} device for {name} here"
+            for check in sel.checks:
+                if why is not None:
+                    o = Outcome(case.spec.name, name, case.dtype, case.device, check, "skip", message=why)
+                else:
+                    o = _one(judge, impl, name, check, timeout)
+                with lock:
+                    outcomes.append(o)
+                    progress(o)
+
+    threads = [threading.Thread(target=serve, args=item, daemon=True) for item in instances]
+    for t in threads:
+        t.start()
+    n_shards = {name: max(1, sel.shards.get(name, 1)) for name in sel.impls}
+    try:
+        n = 0
+        for spec_name in sel.specs:
+            spec = S.load(spec_name)
+            for device in sel.devices:
+                for dtype in sel.dtypes:
+                    judge = Judge(make_case(spec, dtype, device, steps=sel.steps)).prepare(sel.checks)
+                    for name in sel.impls:
+                        queues[name, n % n_shards[name]].put(judge)
+                    n += 1
+    finally:
+        for q in queues.values():
+            q.put(None)
+        for t in threads:
+            t.join()
+        for name, k, impl in instances:
+            impl.close()
+            CPU[f"{name}#{k}"] = getattr(impl, "cpu_seconds", None)
+    order = {(s, d, t, i, c): n for n, (s, d, t, i, c) in enumerate(
+        (s, d, t, i, c) for s in sel.specs for d in sel.devices for t in sel.dtypes for i in sel.impls for c in sel.checks)}
+    return sorted(outcomes, key=lambda o: order[o.spec, o.device, o.dtype, o.impl, o.check])
+
+
+CPU: dict[str, float | None] = {}  # worker CPU seconds of the last run, per implementation shard
+
+
+def single_thread() -> None:
+    """One BLAS / OpenMP / torch thread in this process: its implementations share the cores with
+    the workers, and spin-waiting thread pools on 64-row matrices only burn CPU (measured: torch's
+    checks took 96 s of CPU with two threads beside a busy main thread, 7 s alone)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+
+
+def _one(judge: Judge, impl, name: str, check: str, timeout: float | None) -> Outcome:
+    case = judge.case
+    started = time.perf_counter()
+    try:
+        out = impl.collect(case, check, timeout=timeout)
+    except Exception as exc:  # an implementation that raises is an ERROR cell; the matrix goes on
+        msg = str(exc) if isinstance(exc, WorkerError) else f"{type(exc).__name__}: {exc}"
+        return Outcome(case.spec.name, name, case.dtype, case.device, check, "error", message=msg,
+                       seconds=time.perf_counter() - started)
+    return outcome_of(judge, name, check, judge.judge(check, out), time.perf_counter() - started)
+
+
+def default_selection() -> Selection:
+    return Selection(S.bundled_names(), ["numpy", "torch", "keras-tensorflow", "keras-jax", "keras-torch"],
+                     ["float64", "float32"], ["cpu"], check_names())
+
+

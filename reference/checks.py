@@ -1,0 +1,306 @@
+"""The parity checks: what each one asks of an implementation, and how the answer is judged.
+
+A *case* is one spec at one dtype and device, with everything an implementation needs: the
+canonical weights (drawn from the spec's seed, rounded to the dtype), a check batch (the first 64
+training rows), and a pool (the first 256 rows) with the first K batches of the shared schedule.
+
+The checks, for every case:
+
+``weights``     ``weights(build(w))`` returns ``w`` bit for bit: the copy into the framework and back.
+``forward``     the output activation on the check batch (and, where offered, every layer's output).
+``loss``        the loss on the check batch, L2 term included.
+``grads``       every gradient tensor on the check batch.
+``step-<opt>``  two consecutive steps of each optimizer in ``STEP_OPTIMIZERS`` on the check batch,
+                state carried over. Before each step the implementation's own gradient is read
+                (``loss_and_grads`` changes nothing); the expected weights are the reference
+                optimizer applied to the implementation's weights and that gradient. This isolates
+                the optimizer: an adaptive optimizer divides each gradient component by its own
+                RMS, so comparing it end to end would measure the rounding of near-zero gradient
+                components (whose elementwise error can be 1e-9 in float64), not the update rule.
+                Gradients are compared end to end by ``grads``, and steps by ``trajectory``.
+``trajectory``  K steps (default 50) of the spec's own optimizer on the shared schedule over the
+                pool, compared end to end with the reference after every step. Tensors up to 4096
+                elements are compared in full at every step, larger ones on a fixed sample of
+                4096 elements (seeded); the final weights are compared in full.
+
+A float32 case is judged against the float64 reference computed from the same float32-rounded
+weights and inputs: what remains is the float32 implementation's own rounding.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from reference import datasets, spec as S
+from reference.batches import BatchSchedule
+from reference.compare import TensorDiff, compare, compare_scalar
+from reference.implementation import NumpyImplementation
+from reference.optimizers import HYPERPARAMETERS, make_optimizer
+from reference.params import resolve
+from reference.tolerance import UNIT_ROUNDOFF
+from reference.weights import init_weights, tensor_names
+
+CHECK_ROWS = 64
+POOL_ROWS = 256
+TRAJECTORY_STEPS = 50
+STEP_COUNT = 2
+SAMPLE = 4096
+
+# The "one step of every optimizer" suite: name -> (optimizer, hyperparameters beyond the defaults).
+STEP_OPTIMIZERS: dict[str, tuple[str, dict]] = {
+    "sgd": ("sgd", {"learning_rate": 0.05}),
+    "momentum": ("momentum", {"learning_rate": 0.05, "momentum": 0.9}),
+    "nesterov": ("nesterov", {"learning_rate": 0.05, "momentum": 0.9}),
+    "adagrad": ("adagrad", {"learning_rate": 0.05}),
+    "adagrad-torch-eps": ("adagrad", {"learning_rate": 0.05, "initial_accumulator": 0.0, "epsilon": 1e-10, "eps_mode": "torch"}),
+    "rmsprop": ("rmsprop", {"learning_rate": 0.01}),
+    "rmsprop-centered": ("rmsprop", {"learning_rate": 0.01, "centered": True, "momentum": 0.5, "epsilon": 1e-8, "eps_mode": "torch"}),
+    "adam": ("adam", {"learning_rate": 0.01}),
+    "adam-torch-eps": ("adam", {"learning_rate": 0.01, "epsilon": 1e-8, "eps_mode": "torch"}),
+    "adamw": ("adamw", {"learning_rate": 0.01, "weight_decay": 0.01}),
+    "adamw-torch-eps": ("adamw", {"learning_rate": 0.01, "weight_decay": 0.01, "epsilon": 1e-8, "eps_mode": "torch"}),
+}
+
+
+def optimizer_spec(key: str) -> S.Optimizer:
+    name, given = STEP_OPTIMIZERS[key]
+    problems: list[str] = []
+    params = resolve(f"STEP_OPTIMIZERS[{key}]", given, HYPERPARAMETERS[name], problems)
+    assert not problems, problems
+    return S.Optimizer(name, params)
+
+
+def check_names() -> list[str]:
+    return ["weights", "forward", "loss", "grads", *(f"step-{k}" for k in STEP_OPTIMIZERS), "trajectory"]
+
+
+@dataclass
+class Case:
+    spec: S.Spec
+    dtype: str
+    device: str
+    weights: list[np.ndarray]
+    x: np.ndarray
+    y: np.ndarray
+    pool_x: np.ndarray
+    pool_y: np.ndarray
+    batches: list[np.ndarray]
+    samples: list[np.ndarray] = field(default_factory=list)  # flat indices compared at every trajectory step
+
+    @property
+    def names(self) -> list[str]:
+        return tensor_names(self.spec)
+
+    def as_float64(self) -> "Case":
+        """The same numbers in float64: what the reference computes a float32 case from."""
+        f64 = lambda a: a if a.dtype.kind != "f" else a.astype(np.float64)
+        return dataclasses.replace(self, dtype="float64", device="cpu", weights=[f64(w) for w in self.weights],
+                                   x=f64(self.x), y=f64(self.y), pool_x=f64(self.pool_x), pool_y=f64(self.pool_y))
+
+
+def make_case(spec: S.Spec, dtype: str, device: str = "cpu", steps: int = TRAJECTORY_STEPS) -> Case:
+    data = datasets.for_spec(spec, dtype=np.float64, train_rows=POOL_ROWS)
+    cast = lambda a: a.astype(dtype) if a.dtype.kind == "f" else a
+    pool_x, pool_y = cast(data.x_train), cast(data.y_train)
+    sched = BatchSchedule(len(pool_x), min(spec.training.batch_size, len(pool_x)), spec.training.epochs,
+                          spec.training.schedule_seed, spec.training.shuffle)
+    weights = [w.astype(dtype) for w in init_weights(spec)]
+    rng = np.random.default_rng(0)
+    samples = [np.arange(w.size) if w.size <= SAMPLE else np.sort(rng.choice(w.size, SAMPLE, replace=False)) for w in weights]
+    return Case(spec, dtype, device, weights, pool_x[:CHECK_ROWS], pool_y[:CHECK_ROWS], pool_x, pool_y,
+                sched.first(steps), samples)
+
+
+# ---- what an implementation is asked (runs wherever the implementation lives) ----
+
+def collect(impl, case: Case, check: str) -> dict[str, np.ndarray]:
+    """The raw answers of ``impl`` for one check, as a flat dict of arrays (it crosses processes as .npz)."""
+    spec = case.spec
+    kw = dict(dtype=case.dtype, device=case.device)
+    if check == "weights":
+        h = impl.build(spec, [w.copy() for w in case.weights], **kw)
+        return {f"w{i}": w for i, w in enumerate(impl.weights(h))}
+    if check == "forward":
+        h = impl.build(spec, case.weights, **kw)
+        out = {"output": impl.forward(h, case.x)}
+        if hasattr(impl, "layer_outputs"):
+            out.update({f"layer{i}": a for i, a in enumerate(impl.layer_outputs(h, case.x))})
+        return out
+    if check in ("loss", "grads"):
+        h = impl.build(spec, case.weights, **kw)
+        loss, grads = impl.loss_and_grads(h, case.x, case.y)
+        return {"loss": np.asarray(loss, dtype=np.float64), **{f"g{i}": g for i, g in enumerate(grads)}}
+    if check.startswith("step-"):
+        h = impl.build(dataclasses.replace(spec, optimizer=optimizer_spec(check[5:])), case.weights, **kw)
+        out = {}
+        for s in range(STEP_COUNT):
+            _, grads = impl.loss_and_grads(h, case.x, case.y)
+            out.update({f"s{s}g{i}": g for i, g in enumerate(grads)})
+            out.update({f"s{s}w{i}": w for i, w in enumerate(impl.step(h, case.x, case.y))})
+        return out
+    if check == "trajectory":
+        h = impl.build(spec, case.weights, **kw)
+        out, weights = {}, case.weights
+        for s, idx in enumerate(case.batches):
+            weights = impl.step(h, case.pool_x[idx], case.pool_y[idx])
+            out.update({f"s{s}w{i}": np.asarray(w).reshape(-1)[case.samples[i]] for i, w in enumerate(weights)})
+        out.update({f"final{i}": w for i, w in enumerate(weights)})
+        return out
+    raise ValueError(f"unknown check {check!r}")
+
+
+# ---- how the answers are judged (always in the main process, against the reference) ----
+
+@dataclass
+class CheckResult:
+    """Every tensor comparison of one check; for the multi-step checks, one list per step."""
+
+    check: str
+    steps: list[list[TensorDiff]]  # one entry for single-shot checks; tensors in reporting order
+
+    @property
+    def curve(self) -> list[float]:
+        """The max relative error after each step."""
+        return [max((d.max_rel for d in diffs), default=0.0) for diffs in self.steps]
+
+    @property
+    def max_rel(self) -> float:
+        return max(self.curve, default=0.0)
+
+    @property
+    def max_abs(self) -> float:
+        return max((d.max_abs for diffs in self.steps for d in diffs), default=0.0)
+
+    @property
+    def worst(self) -> tuple[int, TensorDiff] | None:
+        """(step, tensor) of the largest relative error."""
+        pairs = [(s, d) for s, diffs in enumerate(self.steps) for d in diffs]
+        return max(pairs, key=lambda p: p[1].max_rel, default=None)
+
+    def first_failure(self, tol: float | list[float]) -> tuple[int, TensorDiff] | None:
+        """The first step, and within it the first tensor in reporting order, outside ``tol`` (per step if a list)."""
+        for s, diffs in enumerate(self.steps):
+            t = tol[min(s, len(tol) - 1)] if isinstance(tol, list) else tol
+            for d in diffs:
+                if not d.within(t):
+                    return s, d
+        return None
+
+
+def _backward(names: list[str], diffs: list[TensorDiff]) -> list[TensorDiff]:
+    """Backprop's order: the last layer's tensors first, kernel before bias."""
+    layer = lambda d: int(d.name.split("[")[1].split("]")[0])
+    return sorted(diffs, key=lambda d: (-layer(d), 0 if "kernel" in d.name else 1))
+
+
+def _arrays(out: dict, prefix: str, n: int) -> list:
+    return [out.get(f"{prefix}{i}") for i in range(n)]
+
+
+class Judge:
+    """The reference's answers for one case, computed once and shared by every implementation."""
+
+    def __init__(self, case: Case):
+        self.case = case
+        self.ref_case = case.as_float64()
+        self.ref = NumpyImplementation()
+        self._cache: dict[str, dict] = {}
+
+    def prepare(self, checks: list[str]) -> "Judge":
+        """Compute every reference answer ``checks`` need now, so judging afterwards only reads."""
+        for check in checks:
+            if not check.startswith("step-") and check != "weights":
+                self.reference(check)
+        if "trajectory" in checks:
+            self.shadow()
+        return self
+
+    def reference(self, check: str) -> dict:
+        key = "loss" if check == "grads" else check
+        if key not in self._cache:
+            self._cache[key] = collect(self.ref, self.ref_case, key)
+        return self._cache[key]
+
+    def relative_steps(self) -> list[float]:
+        """r_i: the largest relative change of any weight tensor in each step of the reference's trajectory
+        (on the compared elements), the fraction of the weights through which gradient rounding enters."""
+        ref, r = self.reference("trajectory"), []
+        before = [np.asarray(w).reshape(-1)[s] for w, s in zip(self.ref_case.weights, self.case.samples)]
+        for k in range(len(self.case.batches)):
+            after = [ref[f"s{k}w{i}"] for i in range(len(before))]
+            # Against the larger of before and after: a tensor that starts at zero has r = 1 on its first step.
+            r.append(max(float(np.abs(a - b).max() / max(np.abs(a).max(), np.abs(b).max(), 1e-300))
+                         for a, b in zip(after, before)))
+            before = after
+        return r
+
+    def shadow(self) -> list[float]:
+        """The reference's own sensitivity: after each trajectory step, the max relative separation of a
+        reference run whose starting weights are one rounding away (relative u of the case's dtype)."""
+        if "shadow" not in self._cache:
+            rng = np.random.default_rng(1)
+            signs = [rng.choice([-1.0, 1.0], w.shape) for w in self.ref_case.weights]
+            if self.case.dtype == "float64":
+                start = [np.nextafter(w, s * np.inf) for w, s in zip(self.ref_case.weights, signs)]
+            else:
+                start = [w * (1 + UNIT_ROUNDOFF[self.case.dtype] * s) for w, s in zip(self.ref_case.weights, signs)]
+            out = collect(self.ref, dataclasses.replace(self.ref_case, weights=start), "trajectory")
+            ref = self.reference("trajectory")
+            self._cache["shadow"] = [max(compare("", out[f"s{s}w{i}"], ref[f"s{s}w{i}"]).max_rel for i in range(len(start)))
+                                     for s in range(len(self.case.batches))]
+        return self._cache["shadow"]
+
+    def judge(self, check: str, out: dict) -> CheckResult:
+        c, names = self.case, self.case.names
+        n = len(names)
+        if check == "weights":
+            return CheckResult(check, [[compare(nm, a, w, c.dtype) for nm, a, w in zip(names, _arrays(out, "w", n), c.weights)]])
+        if check == "forward":
+            ref = self.reference("forward")
+            diffs = [compare(f"layers[{i}].output", out[f"layer{i}"], ref[f"layer{i}"], c.dtype)
+                     for i in range(len(c.spec.layers)) if f"layer{i}" in out]
+            return CheckResult(check, [diffs + [compare("output", out.get("output"), ref["output"], c.dtype)]])
+        if check == "loss":
+            return CheckResult(check, [[compare_scalar("loss", out.get("loss"), float(self.reference("loss")["loss"]))]])
+        if check == "grads":
+            ref = self.reference("grads")
+            diffs = [compare(nm, a, r, c.dtype) for nm, a, r in zip(names, _arrays(out, "g", n), _arrays(ref, "g", n))]
+            return CheckResult(check, [_backward(names, diffs)])
+        if check.startswith("step-"):
+            return self._judge_steps(check, out)
+        if check == "trajectory":
+            return self._judge_trajectory(out)
+        raise ValueError(f"unknown check {check!r}")
+
+    def _judge_steps(self, check: str, out: dict) -> CheckResult:
+        c, names = self.case, self.case.names
+        n = len(names)
+        opt = optimizer_spec(check[5:])
+        reference_optimizer = make_optimizer(opt.name, opt.params)
+        weights = [w.astype(np.float64) for w in c.weights]
+        steps = []
+        for s in range(STEP_COUNT):
+            grads, got = _arrays(out, f"s{s}g", n), _arrays(out, f"s{s}w", n)
+            bad_grads = [compare(f"{nm} (its gradient)", g, w, c.dtype) for nm, g, w in zip(names, grads, weights)]
+            if any(d.problem for d in bad_grads):  # no update can be judged from a malformed gradient
+                steps.append(_backward(names, [d for d in bad_grads if d.problem]))
+                break
+            reference_optimizer.update(weights, [np.asarray(g, dtype=np.float64) for g in grads])
+            diffs = _backward(names, [compare(nm, a, w, c.dtype) for nm, a, w in zip(names, got, weights)])
+            steps.append(diffs)
+            if any(d.problem for d in diffs):
+                break
+            weights = [np.asarray(a, dtype=np.float64).copy() for a in got]  # go on from the implementation's weights
+        return CheckResult(check, steps)
+
+    def _judge_trajectory(self, out: dict) -> CheckResult:
+        c, names = self.case, self.case.names
+        ref = self.reference("trajectory")
+        steps = [_backward(names, [compare(nm, out.get(f"s{s}w{i}"), ref[f"s{s}w{i}"], c.dtype) for i, nm in enumerate(names)])
+                 for s in range(len(c.batches))]
+        final = _backward(names, [compare(f"{nm} (final, in full)", out.get(f"final{i}"), ref[f"final{i}"], c.dtype)
+                                  for i, nm in enumerate(names)])
+        steps[-1] = steps[-1] + final
+        return CheckResult("trajectory", steps)

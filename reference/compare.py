@@ -1,0 +1,75 @@
+r"""How two tensors are compared, and how a disagreement is located.
+
+The error of a tensor :math:`a` against the reference :math:`r` is the infinity-norm relative error
+
+.. math:: e = \frac{\max_i |a_i - r_i|}{\max_i |r_i|},
+
+with the worst element :math:`\arg\max_i |a_i - r_i|`. Measured against the tensor's scale, not element by
+element, so entries that are (near) zero in both do not divide by zero: a gradient entry that
+cancels to 1e-12 is not "wrong by 100 %" when the rest of the tensor is of order 1. The absolute
+error :math:`\max_i |a_i - r_i|` is always reported beside it.
+
+A shape or dtype that differs from the reference's, or a NaN/Inf where the reference is finite, is
+a *problem*, not a number: the comparison says which, and a transposed shape says so.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class TensorDiff:
+    name: str
+    max_abs: float
+    max_rel: float
+    worst_index: tuple[int, ...] | None
+    problem: str | None = None  # why no number could be computed (shape, dtype, non-finite)
+
+    def within(self, tol: float) -> bool:
+        return self.problem is None and self.max_rel <= tol
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "max_abs": self.max_abs, "max_rel": self.max_rel,
+                "worst_index": list(self.worst_index) if self.worst_index is not None else None,
+                "problem": self.problem}
+
+
+def compare(name: str, actual, expected, dtype: str | None = None) -> TensorDiff:
+    """``actual`` against the reference ``expected``; ``dtype`` is the dtype the run promised."""
+    expected = np.asarray(expected)
+    try:
+        actual = np.asarray(actual)
+    except Exception as exc:  # a plugin may return anything
+        return TensorDiff(name, np.inf, np.inf, None, f"not an array ({type(actual).__name__}: {exc})")
+    if actual.shape != expected.shape:
+        hint = " (transposed: layout?)" if actual.shape == expected.shape[::-1] and actual.ndim == 2 else ""
+        return TensorDiff(name, np.inf, np.inf, None, f"shape {actual.shape}, expected {expected.shape}{hint}")
+    if dtype is not None and actual.dtype.kind == "f" and actual.dtype != np.dtype(dtype):
+        return TensorDiff(name, np.inf, np.inf, None, f"dtype {actual.dtype}, expected {dtype}")
+    if actual.dtype.kind not in "fiu":
+        return TensorDiff(name, np.inf, np.inf, None, f"dtype {actual.dtype} is not numeric")
+    a = actual.astype(np.float64)
+    r = expected.astype(np.float64)
+    bad = ~np.isfinite(a) & np.isfinite(r)
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        return TensorDiff(name, np.inf, np.inf, idx, f"{int(bad.sum())} non-finite value(s), first at {idx}")
+    if a.size == 0:
+        return TensorDiff(name, 0.0, 0.0, None)
+    diff = np.abs(a - r)
+    diff[~np.isfinite(diff)] = 0.0  # both non-finite alike
+    flat = int(np.argmax(diff))
+    max_abs = float(diff.flat[flat])
+    scale = float(np.max(np.abs(r[np.isfinite(r)]), initial=0.0))
+    max_rel = max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else np.inf)
+    return TensorDiff(name, max_abs, max_rel, tuple(int(i) for i in np.unravel_index(flat, a.shape)))
+
+
+def compare_scalar(name: str, actual, expected: float) -> TensorDiff:
+    try:
+        value = float(actual)
+    except (TypeError, ValueError) as exc:
+        return TensorDiff(name, np.inf, np.inf, None, f"not a number ({type(actual).__name__}: {exc})")
+    return compare(name, np.array([value]), np.array([expected]))

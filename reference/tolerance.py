@@ -1,0 +1,116 @@
+r"""The tolerance policy: how far an implementation may land from the reference, per dtype and check.
+
+Every bound is a rounding-error estimate times a safety factor, in terms of the case:
+
+* :math:`u` — unit roundoff of the run's dtype: :math:`2^{-53} \approx 1.1\cdot10^{-16}` (float64),
+  :math:`2^{-24} \approx 6.0\cdot10^{-8}` (float32);
+* :math:`n` — the widest fan-in (the longest dot product of the forward pass);
+* :math:`B` — rows in the check batch (the length of the batch sums in the loss and the gradients);
+* :math:`L` — the number of layers (each adds one rounding stage forward, two backward);
+* :math:`K` — trajectory steps;
+* :math:`\kappa` — how badly the optimizer's constants condition its arithmetic: Keras forms
+  :math:`1 - \beta_2` in the run's dtype, and :math:`1 - 0.999` loses :math:`\log_{10} 1000 = 3`
+  digits to cancellation, so :math:`\kappa = \max 1/(1-\beta)` over its decay rates (Adam 1000,
+  RMSprop 10, Adagrad and the SGD family 1).
+
+Summing n roundings of independent sign grows like :math:`\sqrt{n}\,u` (Higham & Mary's
+probabilistic bound), hence the square roots. The safety factor :math:`S = 16` covers the constant
+factors of those bounds (a few roundings per multiply-add, the transcendental functions' own few
+ulps, conditioning of the activations) and is the same for every check and dtype:
+
+=============  ======================================================  =====================
+check          bound                                                   float64, fashion
+                                                                       784-500-300-100-10
+=============  ======================================================  =====================
+weights        0: a copy in and out is exact                           0
+forward        :math:`S u \sqrt{n} L`                                   2.0e-13
+loss           :math:`S u \sqrt{n B} L`                                 1.6e-12
+grads          :math:`S u \sqrt{n B}\, 2L`                              3.2e-12
+step-<opt>     :math:`S u \kappa` (the optimizer alone, from the         1.8e-12 (Adam)
+               implementation's own gradient)
+trajectory     after k steps :math:`S u \sum_{i \le k} (1 + r_i(\sqrt{n B}\,2L + \kappa))`,
+               and at least :math:`S\,\sigma_k`
+=============  ======================================================  =====================
+
+In a trajectory each step rounds the weights themselves (the 1) and adds the gradient's rounding
+through the update :math:`\eta g`, which is only a fraction :math:`r_i = \max|w_{i+1} - w_i| / \max|w_i|`
+of the weights (measured on the reference's own run, typically 1e-3 to 1e-2); the errors of the
+steps add up.
+
+:math:`\sigma_k` is the reference's own sensitivity: the separation, after k steps, of two reference
+runs whose starting weights differ by one rounding (a relative :math:`u`, random signs). A network
+trained in a chaotic regime (the digits ``NeuralNetwork``: saturated sigmoids, gradients summed
+over 100 raw-pixel rows) amplifies any rounding about threefold per step, so two correct
+implementations are O(1) apart after 30 steps; past the step where :math:`S\sigma_k` exceeds the
+formula, the trajectory check can only assert that an implementation diverges no faster than
+rounding itself makes it. The report shows that step and the growth rate.
+"""
+from __future__ import annotations
+
+import math
+
+from reference.spec import Spec
+
+UNIT_ROUNDOFF = {"float64": 2.0**-53, "float32": 2.0**-24}
+SAFETY = 16.0
+
+
+def optimizer_condition(name: str, params: dict) -> float:
+    """kappa: 1 / (1 - decay) for the decay rates the optimizer forms in the run's dtype."""
+    rates = [params[k] for k in ("beta_2", "beta_1", "rho") if k in params]
+    return max([1.0] + [1.0 / (1.0 - r) for r in rates])
+
+
+def shape_factors(spec: Spec, batch: int) -> tuple[float, int]:
+    """(sqrt(n * B), L)."""
+    n = max(fan_in for fan_in, _ in spec.layer_sizes())
+    return math.sqrt(n * batch), len(spec.layers)
+
+
+def tolerance(check: str, spec: Spec, dtype: str, batch: int, optimizer=None) -> float:
+    """The bound for a single-shot check or an optimizer step (see the module docstring)."""
+    u = UNIT_ROUNDOFF[dtype]
+    n = max(fan_in for fan_in, _ in spec.layer_sizes())
+    root_nb, depth = shape_factors(spec, batch)
+    if check == "weights":
+        return 0.0
+    if check == "forward":
+        return SAFETY * u * math.sqrt(n) * depth
+    if check == "loss":
+        return SAFETY * u * root_nb * depth
+    if check == "grads":
+        return SAFETY * u * root_nb * 2 * depth
+    if check.startswith("step-"):
+        return SAFETY * u * optimizer_condition(optimizer.name, optimizer.params)
+    raise ValueError(f"unknown check {check!r}")
+
+
+def trajectory_bounds(spec: Spec, dtype: str, batch: int, optimizer, relative_steps: list[float]) -> list[float]:
+    """The formula's bound after each step: S u sum_i (1 + r_i (sqrt(n B) 2L + kappa))."""
+    u = UNIT_ROUNDOFF[dtype]
+    root_nb, depth = shape_factors(spec, batch)
+    gain = root_nb * 2 * depth + optimizer_condition(optimizer.name, optimizer.params)
+    total, out = 0.0, []
+    for r in relative_steps:
+        total += SAFETY * u * (1 + r * gain)
+        out.append(total)
+    return out
+
+
+def trajectory_tolerances(bounds: list[float], shadow: list[float]) -> list[float]:
+    """Per step: the formula, or S times the reference's own separation after one rounding, if larger."""
+    return [max(b, SAFETY * s) for b, s in zip(bounds, shadow)]
+
+
+def chaos_horizon(bounds: list[float], shadow: list[float]) -> int | None:
+    """The first step at which rounding alone exceeds the formula's bound, or None."""
+    return next((k for k, (b, s) in enumerate(zip(bounds, shadow)) if SAFETY * s > b), None)
+
+
+def growth_rate(shadow: list[float]) -> float | None:
+    """The geometric mean growth of the shadow separation per step, while it is still small."""
+    pts = [(k, s) for k, s in enumerate(shadow) if 0 < s < 1e-3]
+    if len(pts) < 2:
+        return None
+    (k0, s0), (k1, s1) = pts[0], pts[-1]
+    return (s1 / s0) ** (1.0 / (k1 - k0)) if k1 > k0 else None

@@ -1,0 +1,260 @@
+"""Run an implementation in another process: for a Keras backend (fixed per process) or a plugin
+that may crash or hang.
+
+The parent writes one JSON request per line to the worker's stdin; arrays travel in ``.npz`` files
+(read with ``allow_pickle=False``; never pickle) in a private temporary directory. The worker answers
+on a duplicate of its original stdout, so anything a library prints goes to its stderr, which is
+kept in a log whose tail explains a crash. Every call has a timeout; a worker that does not answer
+in time is killed, and the next call starts a fresh one (re-sending the cases it had).
+
+Requests: ``hello`` (name, availability, devices), ``load_case`` (spec + arrays), ``collect`` (one
+check of a loaded case), ``exit``.
+"""
+from __future__ import annotations
+
+import importlib
+import itertools
+import json
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+from reference import spec as S
+from reference.checks import Case, collect
+
+DEFAULT_TIMEOUT = 600.0
+
+
+class WorkerError(RuntimeError):
+    """The worker process failed: it died, timed out, or raised while answering."""
+
+
+def load_target(target: str):
+    """``module.path:ClassName`` -> an instance."""
+    module, _, attr = target.partition(":")
+    obj = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj() if isinstance(obj, type) else obj
+
+
+def _save(path: Path, arrays: dict) -> None:
+    np.savez(path, **{k: np.asarray(v) for k, v in arrays.items()})
+
+
+def _load(path: str) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
+
+def case_arrays(case: Case) -> tuple[dict, dict]:
+    """A case as (JSON metadata, arrays)."""
+    arrays = {"x": case.x, "y": case.y, "pool_x": case.pool_x, "pool_y": case.pool_y}
+    arrays.update({f"w{i}": w for i, w in enumerate(case.weights)})
+    arrays.update({f"batch{i}": b for i, b in enumerate(case.batches)})
+    arrays.update({f"sample{i}": s for i, s in enumerate(case.samples)})
+    meta = {"spec": S.to_dict(case.spec), "dtype": case.dtype, "device": case.device,
+            "n_weights": len(case.weights), "n_batches": len(case.batches)}
+    return meta, arrays
+
+
+def case_from(meta: dict, arrays: dict) -> Case:
+    n, b = meta["n_weights"], meta["n_batches"]
+    return Case(S.from_dict(meta["spec"], "worker"), meta["dtype"], meta["device"],
+                [arrays[f"w{i}"] for i in range(n)], arrays["x"], arrays["y"], arrays["pool_x"], arrays["pool_y"],
+                [arrays[f"batch{i}"] for i in range(b)], [arrays[f"sample{i}"] for i in range(n)])
+
+
+class InProcess:
+    """An implementation in this process, seen through the same calls as a ``Worker``."""
+
+    def __init__(self, impl):
+        self.impl = impl
+        self.name = impl.name
+
+    def hello(self) -> dict:
+        return {"name": self.impl.name, "available": self.impl.available(), "devices": _devices(self.impl)}
+
+    def collect(self, case: Case, check: str, timeout: float | None = None) -> dict:
+        return collect(self.impl, case, check)
+
+    def close(self) -> None:
+        pass
+
+
+def _devices(impl) -> list[str]:
+    return list(impl.devices()) if hasattr(impl, "devices") else ["cpu"]
+
+
+class Worker:
+    """An implementation in a child process; ``target`` is ``module:Class``, ``env`` set before its imports."""
+
+    def __init__(self, name: str, target: str, env: dict | None = None, timeout: float = DEFAULT_TIMEOUT):
+        self.name, self.target, self.env, self.timeout = name, target, env or {}, timeout
+        self.proc: subprocess.Popen | None = None
+        self.tmp: Path | None = None
+        self.loaded: set[int] = set()
+        self._ids = itertools.count()
+        self.startup_seconds = 0.0
+        self.cpu_seconds = 0.0  # CPU time of the worker processes this object has run (Linux: /proc)
+
+    # -- process management --
+    def _start(self) -> None:
+        if self.tmp is None:
+            self.tmp = Path(tempfile.mkdtemp(prefix=f"nnparity-{self.name}-"))
+        self.log = open(self.tmp / "stderr.log", "w+b")
+        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1", "NNPARITY_WORKER_DIR": str(self.tmp)}
+        started = time.perf_counter()
+        self.proc = subprocess.Popen([sys.executable, "-m", "reference.worker", self.target], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=self.log, env=env, start_new_session=True)
+        self.loaded = set()
+        self._request({"op": "hello"}, timeout=self.timeout)
+        self.startup_seconds += time.perf_counter() - started
+
+    def _stderr_tail(self, lines: int = 12) -> str:
+        try:
+            self.log.flush()
+            self.log.seek(0)
+            text = self.log.read().decode("utf-8", "replace").strip().splitlines()
+            return "\n".join(text[-lines:])
+        except (OSError, ValueError):
+            return ""
+
+    def _account_cpu(self) -> None:
+        """Add the live worker's user + system CPU time (from /proc; zero where there is none)."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            self.cpu_seconds += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError, AttributeError):
+            pass
+
+    def _kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self._account_cpu()
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+        self.proc = None
+
+    def close(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self._account_cpu()
+            try:
+                self.proc.stdin.write(b'{"op": "exit"}\n')
+                self.proc.stdin.flush()
+                self.proc.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        if self.proc and self.proc.poll() is None:
+            self._kill()
+        self.proc = None
+        if self.tmp:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.tmp = None
+
+    # -- the wire --
+    def _request(self, req: dict, arrays: dict | None = None, timeout: float | None = None) -> tuple[dict, dict]:
+        rid = next(self._ids)
+        if arrays:
+            path = self.tmp / f"req{rid}.npz"
+            _save(path, arrays)
+            req = {**req, "arrays": str(path)}
+        try:
+            self.proc.stdin.write((json.dumps(req) + "\n").encode())
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            return self._died(req["op"])
+        line = self._readline(timeout or self.timeout, req["op"])
+        if not line:
+            return self._died(req["op"])
+        reply = json.loads(line)
+        if not reply.get("ok"):
+            raise WorkerError(f"{self.name}: {reply.get('error', 'failed')}\n{reply.get('traceback', '').rstrip()}")
+        out = _load(reply["arrays"]) if reply.get("arrays") else {}
+        for p in (req.get("arrays"), reply.get("arrays")):
+            if p:
+                Path(p).unlink(missing_ok=True)
+        return reply.get("result", {}), out
+
+    def _readline(self, timeout: float, op: str) -> bytes:
+        with selectors.DefaultSelector() as sel:
+            sel.register(self.proc.stdout, selectors.EVENT_READ)
+            if not sel.select(timeout):
+                self._kill()
+                raise WorkerError(f"{self.name}: no answer to '{op}' within {timeout:.0f} s; the worker was stopped "
+                                  f"(a later call starts a new one).")
+        return self.proc.stdout.readline()
+
+    def _died(self, op: str):
+        code = self.proc.wait() if self.proc else None
+        tail = self._stderr_tail()
+        self._kill()
+        raise WorkerError(f"{self.name}: the worker process exited (code {code}) during '{op}'."
+                          + (f" Its last output:\n{tail}" if tail else ""))
+
+    # -- the calls the runner makes --
+    def _ensure(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            self._kill()
+            self._start()
+
+    def hello(self) -> dict:
+        self._ensure()
+        return self._request({"op": "hello"})[0]
+
+    def collect(self, case: Case, check: str, timeout: float | None = None) -> dict:
+        self._ensure()
+        key = id(case)
+        if key not in self.loaded:
+            meta, arrays = case_arrays(case)
+            self._request({"op": "load_case", "case": key, "meta": meta}, arrays)
+            self.loaded.add(key)
+        return self._request({"op": "collect", "case": key, "check": check}, timeout=timeout)[1]
+
+
+def serve(target: str) -> None:
+    """The worker's main loop (``python -m reference.worker module:Class``)."""
+    wire = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # whatever the libraries print goes to stderr, not into the protocol
+    sys.stdout = sys.stderr
+    impl, cases, replies = None, {}, itertools.count()
+    folder = Path(os.environ.get("NNPARITY_WORKER_DIR") or tempfile.mkdtemp(prefix="nnparity-worker-"))
+    for line in sys.stdin:
+        req = json.loads(line)
+        if req["op"] == "exit":
+            break
+        try:
+            arrays = _load(req["arrays"]) if req.get("arrays") else {}
+            result, out = {}, None
+            if req["op"] == "hello":
+                impl = impl or load_target(target)
+                result = {"name": impl.name, "available": impl.available(), "devices": _devices(impl)}
+            elif req["op"] == "load_case":
+                cases[req["case"]] = case_from(req["meta"], arrays)
+            elif req["op"] == "collect":
+                out = collect(impl, cases[req["case"]], req["check"])
+            else:
+                raise ValueError(f"unknown request {req['op']!r}")
+            reply = {"ok": True, "result": result}
+            if out is not None:
+                path = folder / f"reply{next(replies)}.npz"
+                _save(path, out)
+                reply["arrays"] = str(path)
+        except Exception as exc:  # reported to the parent, which decides what it means
+            reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(limit=8)}
+        wire.write(json.dumps(reply) + "\n")
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1])

@@ -1,0 +1,1 @@
+"""The spec as a torch.nn model and a torch.optim optimizer. Imports ``reference`` only."""

@@ -1,0 +1,121 @@
+r"""The spec's optimizer as a ``torch.optim`` optimizer, aligned with the reference's conventions.
+
+``torch.optim`` expresses the PyTorch conventions directly (``eps_mode = "torch"``). For the Keras
+conventions it has no switch, so three small subclasses implement them; each docstring says why.
+Their update rules are the reference's (``reference/optimizers.py``), written with torch ops.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+class KerasAdam(torch.optim.Optimizer):
+    r"""Adam with Keras's "epsilon hat": :math:`w \leftarrow w - \eta \frac{\sqrt{c_2}}{c_1} \frac{m}{\sqrt v + \hat\epsilon}`.
+
+    ``torch.optim.Adam`` divides by :math:`\sqrt{v}/\sqrt{c_2} + \epsilon`; the two agree only if
+    :math:`\hat\epsilon = \epsilon\sqrt{c_2}`, which changes every step, so no constant epsilon maps one onto
+    the other. ``weight_decay`` > 0 makes it AdamW: :math:`w \leftarrow w(1 - \eta\lambda_w)` first.
+    """
+
+    def __init__(self, params, lr, betas, eps, weight_decay=0.0):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            b1, b2 = group["betas"]
+            for p in group["params"]:
+                state = self.state[p]
+                if not state:
+                    state["t"] = 0
+                    state["m"] = torch.zeros_like(p)
+                    state["v"] = torch.zeros_like(p)
+                state["t"] += 1
+                t, g = state["t"], p.grad
+                if group["weight_decay"]:
+                    p.mul_(1 - group["lr"] * group["weight_decay"])
+                state["m"].lerp_(g, 1 - b1)
+                state["v"].mul_(b2).addcmul_(g, g, value=1 - b2)
+                alpha = group["lr"] * math.sqrt(1 - b2**t) / (1 - b1**t)
+                p.addcdiv_(state["m"], state["v"].sqrt().add_(group["eps"]), value=-alpha)
+
+
+class KerasRMSprop(torch.optim.Optimizer):
+    r"""RMSprop with epsilon inside the root, :math:`d = \sqrt{s + \epsilon}` (Keras), where
+    ``torch.optim.RMSprop`` uses :math:`\sqrt{s} + \epsilon`. Centered and momentum as the reference."""
+
+    def __init__(self, params, lr, rho, eps, centered, momentum):
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, centered=centered, momentum=momentum))
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            rho, lr, mu = group["rho"], group["lr"], group["momentum"]
+            for p in group["params"]:
+                state, g = self.state[p], p.grad
+                if not state:
+                    state["v"] = torch.zeros_like(p)
+                    state["mean_g"] = torch.zeros_like(p)
+                    state["b"] = torch.zeros_like(p)
+                v = state["v"].mul_(rho).addcmul_(g, g, value=1 - rho)
+                s = v
+                if group["centered"]:
+                    mean_g = state["mean_g"].mul_(rho).add_(g, alpha=1 - rho)
+                    s = v.addcmul(mean_g, mean_g, value=-1)
+                d = (s + group["eps"]).sqrt()
+                if mu > 0:
+                    state["b"].mul_(mu).addcdiv_(g, d)
+                    p.add_(state["b"], alpha=-lr)
+                else:
+                    p.addcdiv_(g, d, value=-lr)
+
+
+class KerasAdagrad(torch.optim.Optimizer):
+    r"""Adagrad with epsilon inside the root, :math:`w \leftarrow w - \eta g / \sqrt{A + \epsilon}` (Keras);
+    ``torch.optim.Adagrad`` divides by :math:`\sqrt{A} + \epsilon`."""
+
+    def __init__(self, params, lr, initial_accumulator, eps):
+        super().__init__(params, dict(lr=lr, initial_accumulator=initial_accumulator, eps=eps))
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            for p in group["params"]:
+                state, g = self.state[p], p.grad
+                if not state:
+                    state["acc"] = torch.full_like(p, group["initial_accumulator"])
+                acc = state["acc"].addcmul_(g, g)
+                p.addcdiv_(g, (acc + group["eps"]).sqrt(), value=-group["lr"])
+
+
+def make(name: str, h: dict, params) -> torch.optim.Optimizer:
+    """The optimizer for ``spec.optimizer``; torch's own wherever it can express the convention."""
+    lr = h["learning_rate"]
+    torch_eps = h.get("eps_mode") == "torch"
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr)
+    if name in ("momentum", "nesterov"):
+        return torch.optim.SGD(params, lr=lr, momentum=h["momentum"], dampening=0, nesterov=name == "nesterov")
+    if name == "adagrad":
+        if torch_eps:
+            return torch.optim.Adagrad(params, lr=lr, lr_decay=0, initial_accumulator_value=h["initial_accumulator"], eps=h["epsilon"])
+        return KerasAdagrad(params, lr, h["initial_accumulator"], h["epsilon"])
+    if name == "rmsprop":
+        if torch_eps:
+            return torch.optim.RMSprop(params, lr=lr, alpha=h["rho"], eps=h["epsilon"], centered=h["centered"], momentum=h["momentum"])
+        return KerasRMSprop(params, lr, h["rho"], h["epsilon"], h["centered"], h["momentum"])
+    betas = (h["beta_1"], h["beta_2"])
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=betas, eps=h["epsilon"]) if torch_eps else KerasAdam(params, lr, betas, h["epsilon"])
+    if name == "adamw":
+        if torch_eps:
+            return torch.optim.AdamW(params, lr=lr, betas=betas, eps=h["epsilon"], weight_decay=h["weight_decay"])
+        return KerasAdam(params, lr, betas, h["epsilon"], weight_decay=h["weight_decay"])
+    raise ValueError(f"unknown optimizer {name!r}")
+
+
+def is_native(name: str, h: dict) -> bool:
+    """Whether ``make`` returns torch's own optimizer (True) or one of the subclasses above."""
+    return name in ("sgd", "momentum", "nesterov") or h.get("eps_mode") == "torch"
