@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 .PHONY: run test data install clean
 
 run: install data
-	$(VENV)/bin/nnparity gradcheck
+	$(VENV)/bin/nnparity parity
 
 test: install data
 	$(VENV)/bin/python -m pytest

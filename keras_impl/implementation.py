@@ -44,10 +44,10 @@ def _device(device: str) -> str:
 
 
 class KerasImplementation:
-    def __init__(self, aligned: bool = True):
+    def __init__(self):
         self.backend = keras.backend.backend()
         self.name = f"keras-{self.backend}"
-        self.aligned = aligned
+        self.native: frozenset = frozenset()  # aspects left at Keras's defaults (reference/native.py); empty: aligned
         self._models: dict[tuple, tuple[keras.Model, Callable, Callable]] = {}
         self._jax_updates: dict[tuple, tuple[Callable, list]] = {}
 
@@ -70,14 +70,18 @@ class KerasImplementation:
         return ["cpu"] + (["cuda"] if gpu else [])
 
     def _model(self, spec: S.Spec, weights, dtype: str) -> tuple[keras.Model, Callable, Callable]:
-        key = self._key(spec, dtype)
-        if key not in self._models:
-            m = kmodel.build(spec, weights, dtype, aligned=self.aligned)
-            exact = self.aligned and dtype == "float64" and self.backend != "tensorflow"
-            loss_fn = losses.make(spec.loss.name, spec.loss.reduction, dtype, exact)
-            out_act = kmodel.output_activation(spec)
-            pred = (lambda z: z) if LOSSES[spec.loss.name].link else out_act
+        key = self._key(spec, dtype) + (tuple(sorted(self.native)),)
+        if key not in self._models or "init-defaults" in self.native:
+            native = self.native
+            m = kmodel.build(spec, weights, dtype, native)
+            exact = dtype == "float64" and self.backend != "tensorflow" and "float64-stock" not in native
+            from_logits = "probabilities" not in native
+            loss_fn = losses.make(spec.loss.name, spec.loss.reduction, dtype, exact, from_logits)
+            out_act = kmodel.output_activation(spec, native, dtype)
+            pred = (lambda z: z) if LOSSES[spec.loss.name].link or not from_logits else out_act
             self._models[key] = (m, *compiled.functions(m, loss_fn, pred, out_act))
+            if "init-defaults" in native:
+                return self._models[key]
         m, grad_fn, outputs_fn = self._models[key]
         m.set_weights([np.asarray(w, dtype=dtype) for w in weights])
         return m, grad_fn, outputs_fn
@@ -96,15 +100,15 @@ class KerasImplementation:
                 h.jax_apply, state = self._jax_update(spec, m, dtype)
                 h.jax_state = list(state)
             else:
-                h.optimizer = optimizers.make(spec.optimizer.name, spec.optimizer.params, dtype)
+                h.optimizer = optimizers.make_native(spec.optimizer.name, spec.optimizer.params, dtype, self.native)
         return h
 
     def _jax_update(self, spec: S.Spec, m: keras.Model, dtype: str) -> tuple[Callable, list]:
         import jax
 
-        key = (*self._key(spec, dtype), json.dumps(S.to_dict(spec)["optimizer"], sort_keys=True))
-        if key not in self._jax_updates:
-            template = optimizers.make(spec.optimizer.name, spec.optimizer.params, dtype)
+        key = (*self._key(spec, dtype), json.dumps(S.to_dict(spec)["optimizer"], sort_keys=True), tuple(sorted(self.native)))
+        if key not in self._jax_updates or "init-defaults" in self.native:
+            template = optimizers.make_native(spec.optimizer.name, spec.optimizer.params, dtype, self.native)
             template.build(m.trainable_variables)
             self._jax_updates[key] = (jax.jit(template.stateless_apply), [v.value for v in template.variables])
         return self._jax_updates[key]

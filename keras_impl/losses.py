@@ -23,6 +23,13 @@ def _half_sse(y_true, y_pred):
     return 0.5 * ops.sum(ops.square(y_pred - y_true), axis=-1)
 
 
+class HalfSumSquaredError(keras.losses.Loss):
+    """The documents' C = 1/2 sum_j (a_j - y_j)^2 per sample, reduced as any Keras loss."""
+
+    def call(self, y_true, y_pred):
+        return _half_sse(y_true, y_pred)
+
+
 # Per-sample losses from the backend's elementwise ops, for ``exact``: means written as sum / count.
 PER_SAMPLE = {
     "categorical_crossentropy": lambda y, z: ops.categorical_crossentropy(y, z, from_logits=True),
@@ -33,8 +40,12 @@ PER_SAMPLE = {
 }
 
 
-def make(name: str, reduction: str, dtype: str, exact: bool = False):
-    """A callable ``(y_true, y_pred) -> loss``: Keras's loss object, or with ``exact`` its float64-exact form."""
+def make(name: str, reduction: str, dtype: str, exact: bool = False, from_logits: bool = True):
+    """A callable ``(y_true, y_pred) -> loss``: Keras's loss object, or with ``exact`` its float64-exact form.
+    ``from_logits=False`` is native mode's ``probabilities``: Keras's own default, where the tensorflow
+    backend quietly uses the logits and the jax and torch backends clip the probabilities at 1e-7."""
+    if not from_logits:
+        return _keras_loss(name, REDUCTIONS[reduction], dtype, from_logits=False)
     if not exact:
         return _keras_loss(name, REDUCTIONS[reduction], dtype)
     per_sample = PER_SAMPLE[name]
@@ -46,16 +57,16 @@ def make(name: str, reduction: str, dtype: str, exact: bool = False):
     return loss
 
 
-def _keras_loss(name: str, r: str, dtype: str) -> keras.losses.Loss:
+def _keras_loss(name: str, r: str, dtype: str, from_logits: bool = True) -> keras.losses.Loss:
     L = keras.losses
     if name == "categorical_crossentropy":
-        return L.CategoricalCrossentropy(from_logits=True, reduction=r, dtype=dtype)
+        return L.CategoricalCrossentropy(from_logits=from_logits, reduction=r, dtype=dtype)
     if name == "sparse_categorical_crossentropy":
-        return L.SparseCategoricalCrossentropy(from_logits=True, reduction=r, dtype=dtype)
+        return L.SparseCategoricalCrossentropy(from_logits=from_logits, reduction=r, dtype=dtype)
     if name == "binary_crossentropy":
-        return L.BinaryCrossentropy(from_logits=True, reduction=r, dtype=dtype)
+        return L.BinaryCrossentropy(from_logits=from_logits, reduction=r, dtype=dtype)
     if name == "mse":
         return L.MeanSquaredError(reduction=r, dtype=dtype)
     if name == "half_sse":
-        return keras.losses.LossFunctionWrapper(_half_sse, reduction=r, dtype=dtype, name="half_sse")
+        return HalfSumSquaredError(reduction=r, dtype=dtype, name="half_sse")
     raise ValueError(f"unknown loss {name!r}")

@@ -18,7 +18,7 @@ torch backend ``convert_to_tensor`` sends a Python float, and ``numpy.float64`` 
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import keras
 import numpy as np
@@ -163,3 +163,45 @@ def make(name: str, h: dict, dtype: str) -> keras.optimizers.Optimizer:
                 return TorchEpsAdam(lr, h["beta_1"], h["beta_2"], h["epsilon"], weight_decay=h["weight_decay"])
             return O.AdamW(learning_rate=lr, weight_decay=h["weight_decay"], beta_1=h["beta_1"], beta_2=h["beta_2"], epsilon=h["epsilon"])
     raise ValueError(f"unknown optimizer {name!r}")
+
+
+def make_native(name: str, h: dict, dtype: str, native: frozenset) -> keras.optimizers.Optimizer:
+    """Native mode: the optimizer as a user porting a model writes it (``reference/native.py``).
+    Every aspect but ``float64-stock`` keeps the float64 care of ``make``, so a topic measures one thing."""
+    from reference.native import LR_DECAY, WEIGHT_DECAY
+
+    aspects = {"optimizer-defaults", "sgd-default-lr", "weight-decay", "lr-schedule", "float64-stock"}
+    if not native & aspects:
+        return make(name, h, dtype)
+    stock = "float64-stock" in native
+    if not stock and dtype == "float64":
+        h = {k: np.float64(v) if isinstance(v, float) else v for k, v in h.items()}
+    with nullcontext() if stock else floatx(dtype):
+        if "sgd-default-lr" in native:
+            return keras.optimizers.get("sgd")  # the string the documents pass to compile(): SGD(0.01)
+        kw = {"weight_decay": WEIGHT_DECAY} if "weight-decay" in native else {}
+        lr = h["learning_rate"]
+        if "lr-schedule" in native:
+            lr = keras.optimizers.schedules.ExponentialDecay(lr, decay_steps=1, decay_rate=LR_DECAY)
+        if "optimizer-defaults" in native and name not in ("momentum", "nesterov"):
+            cls = {"sgd": keras.optimizers.SGD, "adagrad": keras.optimizers.Adagrad, "rmsprop": keras.optimizers.RMSprop,
+                   "adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW}[name]
+            return cls(learning_rate=lr, **kw)
+        return _stock(name, {**h, "learning_rate": lr}, **kw)
+
+
+def _stock(name: str, h: dict, **kw) -> keras.optimizers.Optimizer:
+    """Keras's own optimizer with these hyperparameters, Keras's epsilon placement whatever eps_mode says."""
+    O = keras.optimizers
+    lr = h["learning_rate"]
+    if name == "sgd":
+        return O.SGD(learning_rate=lr, **kw)
+    if name in ("momentum", "nesterov"):
+        return O.SGD(learning_rate=lr, momentum=h["momentum"], nesterov=name == "nesterov", **kw)
+    if name == "adagrad":
+        return O.Adagrad(learning_rate=lr, initial_accumulator_value=h["initial_accumulator"], epsilon=h["epsilon"], **kw)
+    if name == "rmsprop":
+        return O.RMSprop(learning_rate=lr, rho=h["rho"], momentum=h["momentum"], epsilon=h["epsilon"], centered=h["centered"], **kw)
+    if name == "adam":
+        return O.Adam(learning_rate=lr, beta_1=h["beta_1"], beta_2=h["beta_2"], epsilon=h["epsilon"], **kw)
+    return O.AdamW(learning_rate=lr, weight_decay=h["weight_decay"], beta_1=h["beta_1"], beta_2=h["beta_2"], epsilon=h["epsilon"])

@@ -4,11 +4,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nnparity.commands import gradcheck, parity, specs
+from nnparity.commands import divergences, gradcheck, parity, specs
 from nnparity.console import err
 from reference.errors import UserError
 
-COMMANDS = [parity, gradcheck, specs]
+COMMANDS = [parity, divergences, gradcheck, specs]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("interrupted")
         return 130
+    except BrokenPipeError:  # `nnparity show x | head`: the reader left; nothing more to say
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

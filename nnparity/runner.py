@@ -99,12 +99,20 @@ class Selection:
 
 
 def run(sel: Selection, make_impl: Callable[[str], object], progress: Callable[[Outcome], None] = lambda o: None,
-        timeout: float | None = None) -> list[Outcome]:
+        timeout: float | None = None, pool: dict | None = None) -> list[Outcome]:
     """Every cell of the selection. Implementations run concurrently, one thread each (a worker
     process answers one request at a time); the main thread prepares each case and its reference
-    answers once, ahead of them. Outcomes come back in the selection's order."""
+    answers once, ahead of them. Outcomes come back in the selection's order.
+
+    ``pool`` keeps implementations (and their worker processes) alive between runs: they are taken
+    from it, added to it, and left open; the caller closes them (``close_pool``)."""
     single_thread()
-    instances = [(name, k, make_impl(name)) for name in sel.impls for k in range(max(1, sel.shards.get(name, 1)))]
+    instances = []
+    for name in sel.impls:
+        for k in range(max(1, sel.shards.get(name, 1))):
+            if pool is not None and (name, k) not in pool:
+                pool[name, k] = make_impl(name)
+            instances.append((name, k, pool[name, k] if pool is not None else make_impl(name)))
     queues = {(name, k): queue.Queue() for name, k, _ in instances}
     outcomes: list[Outcome] = []
     lock = threading.Lock()
@@ -127,6 +135,11 @@ def run(sel: Selection, make_impl: Callable[[str], object], progress: Callable[[
                 with lock:
                     outcomes.append(o)
                     progress(o)
+            if hasattr(impl, "release"):
+                try:
+                    impl.release(case)
+                except Exception:  # a dead worker forgets by itself
+                    pass
 
     threads = [threading.Thread(target=serve, args=item, daemon=True) for item in instances]
     for t in threads:
@@ -147,15 +160,23 @@ def run(sel: Selection, make_impl: Callable[[str], object], progress: Callable[[
             q.put(None)
         for t in threads:
             t.join()
-        for name, k, impl in instances:
-            impl.close()
-            CPU[f"{name}#{k}"] = getattr(impl, "cpu_seconds", None)
+        if pool is None:
+            for name, k, impl in instances:
+                impl.close()
+                CPU[f"{name}#{k}"] = getattr(impl, "cpu_seconds", None)
     order = {(s, d, t, i, c): n for n, (s, d, t, i, c) in enumerate(
         (s, d, t, i, c) for s in sel.specs for d in sel.devices for t in sel.dtypes for i in sel.impls for c in sel.checks)}
     return sorted(outcomes, key=lambda o: order[o.spec, o.device, o.dtype, o.impl, o.check])
 
 
 CPU: dict[str, float | None] = {}  # worker CPU seconds of the last run, per implementation shard
+
+
+def close_pool(pool: dict) -> None:
+    for (name, k), impl in pool.items():
+        impl.close()
+        CPU[f"{name}#{k}"] = getattr(impl, "cpu_seconds", None)
+    pool.clear()
 
 
 def single_thread() -> None:

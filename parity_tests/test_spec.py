@@ -17,7 +17,7 @@ def test_toml_and_json_round_trip(name, tmp_path):
         path.write_text(S.dumps(spec, fmt))
         assert S.load(path) == spec
     assert S.validate(spec) == spec
-    assert spec.source.document and spec.description
+    assert spec.description and (spec.source.document or spec.source.section == "coverage")
 
 
 def test_every_bundled_spec_names_an_existing_source_document():
@@ -26,7 +26,10 @@ def test_every_bundled_spec_names_an_existing_source_document():
     if not seeds.is_dir():
         pytest.skip("../shared/seeds is not beside this checkout")
     for name in S.bundled_names():
-        assert (seeds / S.load(name).source.document).is_file(), name
+        spec = S.load(name)
+        if spec.source.section == "coverage":
+            continue  # the coverage specs exercise what no document network uses
+        assert (seeds / spec.source.document).is_file(), name
 
 
 def base():

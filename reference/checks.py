@@ -29,6 +29,7 @@ weights and inputs: what remains is the float32 implementation's own rounding.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -76,6 +77,9 @@ def check_names() -> list[str]:
     return ["weights", "forward", "loss", "grads", *(f"step-{k}" for k in STEP_OPTIMIZERS), "trajectory"]
 
 
+_CASE_UIDS = itertools.count()
+
+
 @dataclass
 class Case:
     spec: S.Spec
@@ -88,6 +92,9 @@ class Case:
     pool_y: np.ndarray
     batches: list[np.ndarray]
     samples: list[np.ndarray] = field(default_factory=list)  # flat indices compared at every trajectory step
+    native: tuple[str, ...] = ()  # native-mode aspects (reference/native.py); empty for the parity checks
+    # Identifies the case to a worker process. Not id(case): CPython reuses the ids of freed objects.
+    uid: int = field(default_factory=lambda: next(_CASE_UIDS), init=False)
 
     @property
     def names(self) -> list[str]:
@@ -100,7 +107,8 @@ class Case:
                                    x=f64(self.x), y=f64(self.y), pool_x=f64(self.pool_x), pool_y=f64(self.pool_y))
 
 
-def make_case(spec: S.Spec, dtype: str, device: str = "cpu", steps: int = TRAJECTORY_STEPS) -> Case:
+def make_case(spec: S.Spec, dtype: str, device: str = "cpu", steps: int = TRAJECTORY_STEPS,
+              native: tuple[str, ...] = ()) -> Case:
     data = datasets.for_spec(spec, dtype=np.float64, train_rows=POOL_ROWS)
     cast = lambda a: a.astype(dtype) if a.dtype.kind == "f" else a
     pool_x, pool_y = cast(data.x_train), cast(data.y_train)
@@ -110,15 +118,21 @@ def make_case(spec: S.Spec, dtype: str, device: str = "cpu", steps: int = TRAJEC
     rng = np.random.default_rng(0)
     samples = [np.arange(w.size) if w.size <= SAMPLE else np.sort(rng.choice(w.size, SAMPLE, replace=False)) for w in weights]
     return Case(spec, dtype, device, weights, pool_x[:CHECK_ROWS], pool_y[:CHECK_ROWS], pool_x, pool_y,
-                sched.first(steps), samples)
+                sched.first(steps), samples, tuple(native))
 
 
 # ---- what an implementation is asked (runs wherever the implementation lives) ----
 
 def collect(impl, case: Case, check: str) -> dict[str, np.ndarray]:
-    """The raw answers of ``impl`` for one check, as a flat dict of arrays (it crosses processes as .npz)."""
+    """The raw answers of ``impl`` for one check, as a flat dict of arrays (it crosses processes as .npz).
+
+    ``predictions`` is not a parity check: the output on the check batch before training, after the
+    first step and after the last (K) of the shared schedule, for ``nnparity divergences``.
+    """
     spec = case.spec
     kw = dict(dtype=case.dtype, device=case.device)
+    if hasattr(impl, "native"):
+        impl.native = frozenset(case.native)
     if check == "weights":
         h = impl.build(spec, [w.copy() for w in case.weights], **kw)
         return {f"w{i}": w for i, w in enumerate(impl.weights(h))}
@@ -139,6 +153,15 @@ def collect(impl, case: Case, check: str) -> dict[str, np.ndarray]:
             _, grads = impl.loss_and_grads(h, case.x, case.y)
             out.update({f"s{s}g{i}": g for i, g in enumerate(grads)})
             out.update({f"s{s}w{i}": w for i, w in enumerate(impl.step(h, case.x, case.y))})
+        return out
+    if check == "predictions":
+        h = impl.build(spec, case.weights, **kw)
+        out = {"p0": impl.forward(h, case.x)}
+        for s, idx in enumerate(case.batches):
+            impl.step(h, case.pool_x[idx], case.pool_y[idx])
+            if s == 0:
+                out["p1"] = impl.forward(h, case.x)
+        out["pK"] = impl.forward(h, case.x)
         return out
     if check == "trajectory":
         h = impl.build(spec, case.weights, **kw)

@@ -186,8 +186,13 @@ def validate(spec: Spec) -> Spec:
     return from_dict(to_dict(spec), source=f"spec {spec.name!r}")
 
 
+def _bundled_paths() -> dict[str, Path]:
+    """The documents' networks (specs/*.toml), then the coverage specs (specs/coverage/*.toml)."""
+    return {p.stem: p for p in sorted(SPECS_DIR.glob("*.toml")) + sorted((SPECS_DIR / "coverage").glob("*.toml"))}
+
+
 def bundled_names() -> list[str]:
-    return sorted(p.stem for p in SPECS_DIR.glob("*.toml"))
+    return list(_bundled_paths())
 
 
 def read_file(path: Path) -> Spec:
@@ -210,8 +215,9 @@ def load(name_or_path: str | Path) -> Spec:
     path = Path(name_or_path)
     if path.is_file():
         return read_file(path)
-    if str(name_or_path) in bundled_names():
-        return read_file(SPECS_DIR / f"{name_or_path}.toml")
+    bundled = _bundled_paths()
+    if str(name_or_path) in bundled:
+        return read_file(bundled[str(name_or_path)])
     raise UserError(
         f"{name_or_path}: no such spec file, and no bundled spec of that name. "
         f"Bundled: {', '.join(bundled_names())}. Give a path to a .toml or .json spec, or one of those names."

@@ -8,7 +8,7 @@ kept in a log whose tail explains a crash. Every call has a timeout; a worker th
 in time is killed, and the next call starts a fresh one (re-sending the cases it had).
 
 Requests: ``hello`` (name, availability, devices), ``load_case`` (spec + arrays), ``collect`` (one
-check of a loaded case), ``exit``.
+check of a loaded case), ``drop_case``, ``exit``.
 """
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def case_arrays(case: Case) -> tuple[dict, dict]:
     arrays.update({f"batch{i}": b for i, b in enumerate(case.batches)})
     arrays.update({f"sample{i}": s for i, s in enumerate(case.samples)})
     meta = {"spec": S.to_dict(case.spec), "dtype": case.dtype, "device": case.device,
-            "n_weights": len(case.weights), "n_batches": len(case.batches)}
+            "n_weights": len(case.weights), "n_batches": len(case.batches), "native": list(case.native)}
     return meta, arrays
 
 
@@ -71,7 +71,7 @@ def case_from(meta: dict, arrays: dict) -> Case:
     n, b = meta["n_weights"], meta["n_batches"]
     return Case(S.from_dict(meta["spec"], "worker"), meta["dtype"], meta["device"],
                 [arrays[f"w{i}"] for i in range(n)], arrays["x"], arrays["y"], arrays["pool_x"], arrays["pool_y"],
-                [arrays[f"batch{i}"] for i in range(b)], [arrays[f"sample{i}"] for i in range(n)])
+                [arrays[f"batch{i}"] for i in range(b)], [arrays[f"sample{i}"] for i in range(n)], tuple(meta.get("native", ())))
 
 
 class InProcess:
@@ -86,6 +86,9 @@ class InProcess:
 
     def collect(self, case: Case, check: str, timeout: float | None = None) -> dict:
         return collect(self.impl, case, check)
+
+    def release(self, case: Case) -> None:
+        pass
 
     def close(self) -> None:
         pass
@@ -215,12 +218,17 @@ class Worker:
 
     def collect(self, case: Case, check: str, timeout: float | None = None) -> dict:
         self._ensure()
-        key = id(case)
-        if key not in self.loaded:
+        if case.uid not in self.loaded:
             meta, arrays = case_arrays(case)
-            self._request({"op": "load_case", "case": key, "meta": meta}, arrays)
-            self.loaded.add(key)
-        return self._request({"op": "collect", "case": key, "check": check}, timeout=timeout)[1]
+            self._request({"op": "load_case", "case": case.uid, "meta": meta}, arrays)
+            self.loaded.add(case.uid)
+        return self._request({"op": "collect", "case": case.uid, "check": check}, timeout=timeout)[1]
+
+    def release(self, case: Case) -> None:
+        """The worker may forget this case (its arrays can be large)."""
+        if self.proc is not None and self.proc.poll() is None and case.uid in self.loaded:
+            self.loaded.discard(case.uid)
+            self._request({"op": "drop_case", "case": case.uid})
 
 
 def serve(target: str) -> None:
@@ -244,6 +252,8 @@ def serve(target: str) -> None:
                 cases[req["case"]] = case_from(req["meta"], arrays)
             elif req["op"] == "collect":
                 out = collect(impl, cases[req["case"]], req["check"])
+            elif req["op"] == "drop_case":
+                cases.pop(req["case"], None)
             else:
                 raise ValueError(f"unknown request {req['op']!r}")
             reply = {"ok": True, "result": result}

@@ -18,6 +18,7 @@ class TorchHandle:
     optimizer: torch.optim.Optimizer
     dtype: torch.dtype
     device: str
+    scheduler: object = None  # native "lr-schedule" only
 
 
 def _precision_guard(device: str) -> None:
@@ -31,6 +32,7 @@ def _precision_guard(device: str) -> None:
 
 class TorchImplementation:
     name = "torch"
+    native: frozenset = frozenset()  # aspects left at torch's defaults (reference/native.py); empty: aligned
 
     def available(self) -> str | None:
         return None
@@ -42,9 +44,14 @@ class TorchImplementation:
         if device == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("CUDA is not available to torch here")
         _precision_guard(device)
-        body, head = model.build(spec, weights, dtype, device)
-        opt = optimizers.make(spec.optimizer.name, spec.optimizer.params, body.parameters())
-        return TorchHandle(spec, body, head, opt, model.DTYPES[dtype], device)
+        body, head = model.build(spec, weights, dtype, device, self.native)
+        opt = optimizers.make_native(spec.optimizer.name, spec.optimizer.params, body.parameters(), self.native)
+        h = TorchHandle(spec, body, head, opt, model.DTYPES[dtype], device)
+        if "lr-schedule" in self.native:
+            from reference.native import LR_DECAY
+
+            h.scheduler = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=LR_DECAY)
+        return h
 
     def _tensor(self, h: TorchHandle, a: np.ndarray) -> torch.Tensor:
         t = torch.from_numpy(np.ascontiguousarray(a))
@@ -68,7 +75,10 @@ class TorchImplementation:
         spec = h.spec
         z = h.body(self._tensor(h, x))
         a = h.head(z)
-        loss = losses.data_loss(spec.loss.name, spec.loss.reduction, z, a, self._tensor(h, y))
+        if "probabilities" in self.native:
+            loss = losses.probability_loss(spec.loss.name, spec.loss.reduction, a, self._tensor(h, y))
+        else:
+            loss = losses.data_loss(spec.loss.name, spec.loss.reduction, z, a, self._tensor(h, y))
         for layer, lin in zip(spec.layers, model.linears(h.body)):
             if layer.l2:
                 loss = loss + layer.l2 * (lin.weight * lin.weight).sum()
@@ -84,6 +94,8 @@ class TorchImplementation:
         h.optimizer.zero_grad(set_to_none=False)
         self._loss(h, x, y).backward()
         h.optimizer.step()
+        if h.scheduler is not None:
+            h.scheduler.step()
         return model.canonical(h.body)
 
     def weights(self, h):

@@ -24,3 +24,17 @@ def data_loss(name: str, reduction: str, z: torch.Tensor, a: torch.Tensor, y: to
     else:
         raise ValueError(f"unknown loss {name!r}")
     return total / len(z) if reduction == "mean" else total
+
+
+def probability_loss(name: str, reduction: str, a: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Native mode ``probabilities``: the loss on the output probabilities, as a port of Keras's
+    ``Dense(activation='softmax')`` + cross-entropy is often written: ``nll_loss(log p)`` (no clipping:
+    p = 0 gives inf) and ``nn.BCELoss`` (which clamps each log at -100)."""
+    if name == "categorical_crossentropy":
+        return F.nll_loss(torch.log(a), y.argmax(dim=-1), reduction=reduction)
+    if name == "sparse_categorical_crossentropy":
+        return F.nll_loss(torch.log(a), y, reduction=reduction)
+    if name == "binary_crossentropy":
+        total = F.binary_cross_entropy(a, y, reduction="sum") / a.shape[-1]
+        return total / len(a) if reduction == "mean" else total
+    return data_loss(name, reduction, a, a, y)

@@ -119,3 +119,21 @@ def make(name: str, h: dict, params) -> torch.optim.Optimizer:
 def is_native(name: str, h: dict) -> bool:
     """Whether ``make`` returns torch's own optimizer (True) or one of the subclasses above."""
     return name in ("sgd", "momentum", "nesterov") or h.get("eps_mode") == "torch"
+
+
+def make_native(name: str, h: dict, params, native: frozenset) -> torch.optim.Optimizer:
+    """Native mode: the optimizer as a user porting a model writes it (``reference/native.py``)."""
+    from reference.native import WEIGHT_DECAY
+
+    lr, extra = h["learning_rate"], {}
+    if "weight-decay" in native:
+        extra["weight_decay"] = WEIGHT_DECAY
+    if "sgd-default-lr" in native:
+        return torch.optim.SGD(params, **extra)  # torch 2.13's default lr: 1e-3
+    if "optimizer-defaults" not in native and not extra:
+        return make(name, h, params)
+    if name in ("momentum", "nesterov"):
+        return torch.optim.SGD(params, lr=lr, momentum=h["momentum"], nesterov=name == "nesterov", **extra)
+    cls = {"sgd": torch.optim.SGD, "adagrad": torch.optim.Adagrad, "rmsprop": torch.optim.RMSprop,
+           "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[name]
+    return cls(params, lr=lr, **extra)

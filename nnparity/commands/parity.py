@@ -57,8 +57,12 @@ def run(args) -> int:
     for note in report.chaos_notes(outcomes):
         out.print(note)
     problems = [o for o in outcomes if o.status in ("fail", "error")]
+    shown: set[str] = set()
     for o in problems:
-        out.print(report.explain(o))
+        text = report.explain(o)
+        first, _, rest = text.partition("\n")
+        out.print(first if first in shown else text)  # a traceback once per distinct error
+        shown.add(first.split(": ", 1)[-1])
     skips = Counter((o.impl, o.message) for o in outcomes if o.status == "skip")
     for (impl, why), n in skips.items():
         out.print(f"[dim]skip: {impl} ({n} cells): {why}[/]")

@@ -1,0 +1,113 @@
+"""The divergences ``nnparity divergences`` measures: each a setting a user porting a model leaves at
+its framework's default, the two implementations it sets apart, what each does, and the aligned
+setting that removes the gap. Sources: ../shared/research/divergences.md and what this project measured.
+
+Every topic is measured on real data (the first 256 digits or Fashion-MNIST images) over the shared
+batch schedule; its network is the smallest that shows the effect.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Callable
+
+from reference import spec as S
+from reference.native import LR_DECAY, WEIGHT_DECAY
+
+
+def _digits(activation="relu", alpha=None, optimizer=("sgd", {"learning_rate": 0.05}), l2=0.0, loss="categorical_crossentropy",
+            kernel=("glorot_uniform", {}), divide_by=16.0, target="digit", units=32) -> S.Spec:
+    act = S.Activation(activation, {"alpha": alpha} if alpha is not None else {})
+    out_units, out_act = (1, "sigmoid") if loss == "binary_crossentropy" else (10, "softmax")
+    init = S.Initializer(*kernel)
+    return S.validate(S.Spec(
+        name=f"divergence-digits-{activation}", description="", source=S.Source(""), seed=0, dtype="float64",
+        input_shape=(64,),
+        layers=(S.Layer(units, act, init, S.Initializer("zeros"), l2=l2), S.Layer(out_units, S.Activation(out_act), init, S.Initializer("zeros"))),
+        loss=S.Loss(loss), optimizer=S.Optimizer(*optimizer),
+        training=S.Training(S.Dataset("digits", {"divide_by": divide_by, "target": target}), batch_size=32, epochs=10),
+    ))
+
+
+def _with_optimizer(spec: S.Spec, name: str, params: dict) -> S.Spec:
+    return S.validate(dataclasses.replace(spec, optimizer=S.Optimizer(name, params)))
+
+
+@dataclass(frozen=True)
+class Topic:
+    key: str
+    title: str
+    sides: tuple[str, str]  # the implementations compared
+    native: tuple[str, ...]  # the aspects left at each framework's default (reference/native.py)
+    defaults: tuple[str, str]  # what each side does natively
+    aligned: str  # the setting that removes the gap
+    spec: Callable[[], S.Spec]
+    aligned_spec: Callable[[], S.Spec] | None = None  # when aligning also changes the spec itself
+    dtype: str = "float64"
+
+
+CATALOG: list[Topic] = [
+    Topic("adam-epsilon", "Adam's epsilon: value and placement", ("torch", "keras-tensorflow"), ("optimizer-defaults",),
+          ("Adam(lr): eps 1e-8 added to sqrt(v)/sqrt(1-b2^t)", "Adam(lr): epsilon-hat 1e-7 added to sqrt(v)"),
+          "eps_mode and epsilon stated on both sides (no constant maps one onto the other)",
+          lambda: _digits(optimizer=("adam", {"learning_rate": 1e-3}))),
+    Topic("rmsprop-defaults", "RMSprop's defaults", ("torch", "keras-tensorflow"), ("optimizer-defaults",),
+          ("RMSprop(lr): alpha 0.99, eps 1e-8 outside the root", "RMSprop(lr): rho 0.9, epsilon 1e-7 inside the root"),
+          "rho, epsilon and eps_mode stated on both sides",
+          lambda: _digits(optimizer=("rmsprop", {"learning_rate": 1e-3}))),
+    Topic("adagrad-defaults", "Adagrad's defaults", ("torch", "keras-tensorflow"), ("optimizer-defaults",),
+          ("Adagrad(lr): initial accumulator 0, eps 1e-10 outside", "Adagrad(lr): initial accumulator 0.1, epsilon 1e-7 inside"),
+          "initial_accumulator, epsilon and eps_mode stated on both sides",
+          lambda: _digits(optimizer=("adagrad", {"learning_rate": 1e-2}))),
+    Topic("sgd-default-lr", "SGD's default learning rate", ("torch", "keras-tensorflow"), ("sgd-default-lr",),
+          ("SGD(params): lr 1e-3 (torch 2.13)", "compile(optimizer='sgd'): SGD(0.01)"),
+          "the learning rate stated on both sides",
+          lambda: _digits(optimizer=("sgd", {"learning_rate": 0.01}))),
+    Topic("leaky-relu-slope", "leaky_relu's default slope", ("torch", "keras-tensorflow"), ("leaky-relu-default",),
+          ("nn.LeakyReLU(): slope 0.01", "activation='leaky_relu': slope 0.2 (layers.LeakyReLU(): 0.3)"),
+          "the slope stated on both sides (here 0.01)",
+          lambda: _digits(activation="leaky_relu", alpha=0.01)),
+    Topic("default-init", "default initialisation", ("torch", "keras-tensorflow"), ("init-defaults",),
+          ("nn.Linear: U(+-1/sqrt(fan_in)) weights and biases", "Dense: glorot_uniform kernels, zero biases"),
+          "the same weights copied into both (nnparity draws them once from the spec's seed)",
+          lambda: _digits()),
+    Topic("weight-decay", "weight_decay= is coupled L2 in torch, decoupled in Keras", ("torch", "keras-tensorflow"), ("weight-decay",),
+          (f"SGD(momentum=0.9, weight_decay={WEIGHT_DECAY}): g += wd w", f"SGD(momentum=0.9, weight_decay={WEIGHT_DECAY}): w -= lr wd w first"),
+          f"an L2 term on the kernels instead (l2 = {WEIGHT_DECAY / 2}, i.e. Keras L2({WEIGHT_DECAY / 2}))",
+          lambda: _digits(optimizer=("momentum", {"learning_rate": 0.05, "momentum": 0.9})),
+          lambda: _digits(optimizer=("momentum", {"learning_rate": 0.05, "momentum": 0.9}), l2=WEIGHT_DECAY / 2)),
+    Topic("momentum-schedule", "momentum under a learning-rate schedule", ("torch", "keras-tensorflow"), ("lr-schedule",),
+          (f"SGD(momentum=0.9) + ExponentialLR({LR_DECAY}): b = mu b + g, w -= lr_t b",
+           f"SGD(ExponentialDecay(.., 1, {LR_DECAY}), momentum=0.9): v = mu v - lr_t g, w += v"),
+          "a constant learning rate (the two momentum forms agree exactly then), or one form on both sides",
+          lambda: _digits(optimizer=("momentum", {"learning_rate": 0.05, "momentum": 0.9}))),
+    Topic("softmax-probabilities", "softmax cross-entropy on probabilities, by Keras backend", ("keras-tensorflow", "keras-jax"),
+          ("probabilities",),
+          ("Dense(softmax) + CategoricalCrossentropy(): quietly computed from the logits",
+           "the same code: probabilities clipped to [1e-7, 1 - 1e-7] before the log"),
+          "a linear last layer and from_logits=True on every backend",
+          lambda: S.load("fashion_sigmoid400_numpy")),
+    Topic("bce-probabilities", "binary cross-entropy on a saturated sigmoid", ("torch", "keras-jax"), ("probabilities",),
+          ("nn.Sigmoid + nn.BCELoss: each log clamped at -100", "Dense(sigmoid) + BinaryCrossentropy(): p clipped to [1e-7, 1 - 1e-7]"),
+          "the logits: BCEWithLogitsLoss and from_logits=True",
+          lambda: _digits(loss="binary_crossentropy", target="even", kernel=("normal", {"std": 1.0}), divide_by=1.0)),
+    Topic("softplus-threshold", "softplus above 20", ("torch", "keras-tensorflow"), ("softplus-default",),
+          ("nn.Softplus(): returns x itself above threshold 20", "softplus: log(1 + e^x) everywhere"),
+          "torch threshold 40 (beyond it log(1 + e^-x) is below half an ulp in float64)",
+          lambda: _digits(activation="softplus", kernel=("normal", {"std": 1.0}), divide_by=1.0,
+                          optimizer=("sgd", {"learning_rate": 1e-4}))),
+    Topic("keras-float64-torch", "Keras in float64 on the torch backend", ("numpy", "keras-torch"), ("float64-stock",),
+          ("the float64 reference", "Dense(dtype='float64'): its matmul runs in float32 (keras#23704); losses' means too"),
+          "nnparity's fixes: einsum for the product, sums divided by counts, floatx = float64 while building",
+          lambda: _digits(optimizer=("adam", {"learning_rate": 1e-3}), l2=0.01)),
+    Topic("keras-float64-tensorflow", "Keras in float64 on the tensorflow backend", ("numpy", "keras-tensorflow"), ("float64-stock",),
+          ("the float64 reference", "Python-float hyperparameters and L2 rounded through float32 (tensorflow#35938); "
+           "leaky_relu's slope a C++ float; gelu's constants float32"),
+          "numpy.float64 hyperparameters, an exact L2 factor, leaky_relu and gelu with float64 constants, floatx = float64",
+          lambda: S.load("coverage_activations")),
+    Topic("keras-float64-jax", "Keras in float64 on the jax backend", ("numpy", "keras-jax"), ("float64-stock",),
+          ("the float64 reference", "tanh returns float32; ops.mean in the losses computes in float32; "
+           "the learning rate is a float32 variable"),
+          "jnp.tanh, sums divided by counts, floatx = float64 while building",
+          lambda: S.load("coverage_activations")),
+]

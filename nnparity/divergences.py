@@ -1,0 +1,56 @@
+"""Measure each catalogued divergence: the two sides natively, then aligned, on the same batches.
+
+The gap is the max relative error between the two sides' output probabilities on the check batch
+(the first 64 rows), after the first step and after the K-th (default 50): how far two ports of one
+model land apart. Aligned, the same two sides agree to rounding; natively, the table shows by how much
+they do not, and which setting removes it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from reference.checks import collect, make_case  # noqa: F401  (collect runs in the implementations' processes)
+from reference.compare import compare
+
+from nnparity.divergence_catalog import CATALOG, Topic
+
+
+@dataclass
+class Gap:
+    before: float  # before any step (non-zero only when the starting weights differ)
+    step1: float
+    stepK: float
+    error: str | None = None
+
+
+@dataclass
+class Measured:
+    topic: Topic
+    native: Gap
+    aligned: Gap
+
+
+def _gap(a: dict, b: dict) -> Gap:
+    rel = lambda key: compare("", a[key], b[key]).max_rel
+    return Gap(rel("p0"), rel("p1"), rel("pK"))
+
+
+def measure(topic: Topic, impls: dict, steps: int) -> Measured:
+    """``impls`` maps implementation names to running implementations (``registry.make``)."""
+    gaps = []
+    for native, spec_fn in ((topic.native, topic.spec), ((), topic.aligned_spec or topic.spec)):
+        case = make_case(spec_fn(), topic.dtype, steps=steps, native=native)
+        try:
+            outs = [impls[side].collect(case, "predictions") for side in topic.sides]
+            gaps.append(_gap(*outs))
+        except Exception as exc:  # one topic's failure is reported in its row; the others still run
+            gaps.append(Gap(float("nan"), float("nan"), float("nan"), f"{type(exc).__name__}: {exc}"))
+        finally:
+            for side in topic.sides:
+                if hasattr(impls[side], "release"):
+                    impls[side].release(case)
+    return Measured(topic, *gaps)
+
+
+def catalog(keys: list[str] | None = None) -> list[Topic]:
+    return [t for t in CATALOG if not keys or t.key in keys]

@@ -1,0 +1,66 @@
+"""Implementations that misbehave in the ways a plugin can: for the runner's robustness tests.
+
+Each is the reference itself with one thing wrong, importable by a worker as ``module:Class``.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+from reference.implementation import NumpyImplementation
+
+
+class Raises(NumpyImplementation):
+    name = "raises"
+
+    def loss_and_grads(self, h, x, y):
+        raise RuntimeError("this plugin has no gradients yet")
+
+
+class Dies(NumpyImplementation):
+    name = "dies"
+
+    def forward(self, h, x):
+        print("about to crash", flush=True)  # lands in the worker's stderr log, quoted in the error
+        os._exit(3)
+
+
+class Hangs(NumpyImplementation):
+    name = "hangs"
+
+    def forward(self, h, x):
+        time.sleep(3600)
+
+
+class WrongShape(NumpyImplementation):
+    name = "wrong-shape"
+
+    def forward(self, h, x):
+        return super().forward(h, x)[:, :-1]
+
+
+class WrongDtype(NumpyImplementation):
+    name = "wrong-dtype"
+
+    def forward(self, h, x):
+        return super().forward(h, x).astype(np.float64)
+
+
+class ReturnsNaN(NumpyImplementation):
+    name = "returns-nan"
+
+    def loss_and_grads(self, h, x, y):
+        loss, grads = super().loss_and_grads(h, x, y)
+        grads[-1][0] = np.nan
+        return loss, grads
+
+
+class ReturnsInf(NumpyImplementation):
+    name = "returns-inf"
+
+    def forward(self, h, x):
+        out = super().forward(h, x)
+        out[2, -1] = np.inf
+        return out

@@ -1,0 +1,41 @@
+"""``nnparity divergences``: each native default opens a gap, and its aligned setting closes it."""
+from __future__ import annotations
+
+import pytest
+
+from nnparity import registry
+from nnparity.divergences import catalog, measure
+
+
+@pytest.fixture(scope="module")
+def impls():
+    pool: dict = {}
+    yield pool
+    for impl in pool.values():
+        impl.close()
+
+
+# (topic, steps, smallest native gap after K steps that shows the effect): every topic with a quick network.
+QUICK = [("adam-epsilon", 10, 1e-6), ("rmsprop-defaults", 5, 1e-2), ("adagrad-defaults", 5, 1e-2),
+         ("sgd-default-lr", 5, 1e-3), ("leaky-relu-slope", 2, 1e-2), ("default-init", 2, 1e-2),
+         ("weight-decay", 10, 1e-3), ("momentum-schedule", 10, 1e-3), ("bce-probabilities", 5, 1e-3),
+         ("softplus-threshold", 2, 1e-13), ("keras-float64-torch", 2, 1e-9), ("keras-float64-tensorflow", 5, 1e-9),
+         ("keras-float64-jax", 5, 1e-10)]
+
+
+@pytest.mark.parametrize("key, steps, native_floor", QUICK, ids=[q[0] for q in QUICK])
+def test_native_gap_opens_and_aligned_closes_it(impls, key, steps, native_floor):
+    (topic,) = catalog([key])
+    for side in topic.sides:
+        impls.setdefault(side, registry.make(side))
+    m = measure(topic, impls, steps)
+    assert m.native.error is None and m.aligned.error is None, (m.native.error, m.aligned.error)
+    assert m.native.stepK >= native_floor
+    assert max(m.aligned.before, m.aligned.step1, m.aligned.stepK) <= 1e-12
+    assert m.native.stepK > 100 * m.aligned.stepK
+
+
+def test_every_topic_names_its_sides_settings_and_fix():
+    for t in catalog():
+        assert all(side in registry.names() for side in t.sides), t.key
+        assert t.native and all(t.defaults) and t.aligned
