@@ -37,10 +37,14 @@ class KerasHandle:
     device: str
     jax_apply: Any = None  # the compiled stateless update (jax), shared by handles of one configuration
     jax_state: Any = None  # this handle's optimizer variables (jax)
+    loss_fn: Callable | None = None  # (y, logits) -> C without the L2 term, for model.fit
+    fitted: bool = False  # train() compiled the model
 
 
 def _device(device: str) -> str:
-    return "gpu:0" if device == "cuda" else "cpu:0"
+    # "cpu", not "cpu:0": under keras.device("cpu:0") the torch backend moves each new variable with
+    # .to("cpu:0"), a copy that is no leaf tensor, so model.fit finds no .grad (measured here).
+    return "gpu:0" if device == "cuda" else "cpu"
 
 
 class KerasImplementation:
@@ -50,6 +54,7 @@ class KerasImplementation:
         self.native: frozenset = frozenset()  # aspects left at Keras's defaults (reference/native.py); empty: aligned
         self._models: dict[tuple, tuple[keras.Model, Callable, Callable]] = {}
         self._jax_updates: dict[tuple, tuple[Callable, list]] = {}
+        self._losses: dict[tuple, Callable] = {}
 
     def available(self) -> str | None:
         return None
@@ -80,6 +85,7 @@ class KerasImplementation:
             out_act = kmodel.output_activation(spec, native, dtype)
             pred = (lambda z: z) if LOSSES[spec.loss.name].link or not from_logits else out_act
             self._models[key] = (m, *compiled.functions(m, loss_fn, pred, out_act))
+            self._losses[key] = lambda y, z, loss_fn=loss_fn, pred=pred: loss_fn(y, pred(z))
             if "init-defaults" in native:
                 return self._models[key]
         m, grad_fn, outputs_fn = self._models[key]
@@ -95,7 +101,7 @@ class KerasImplementation:
     def build(self, spec, weights, *, dtype, device) -> KerasHandle:
         with keras.device(_device(device)):
             m, grad_fn, outputs_fn = self._model(spec, weights, dtype)
-            h = KerasHandle(spec, m, grad_fn, outputs_fn, None, device)
+            h = KerasHandle(spec, m, grad_fn, outputs_fn, None, device, loss_fn=self._losses[self._key(spec, dtype) + (tuple(sorted(self.native)),)])
             if self.backend == "jax":
                 h.jax_apply, state = self._jax_update(spec, m, dtype)
                 h.jax_state = list(state)
@@ -142,3 +148,29 @@ class KerasImplementation:
 
     def weights(self, h):
         return [np.array(ops.convert_to_numpy(v.value)) for v in h.model.trainable_variables]
+
+    def train(self, h, x, y, batches):
+        """Keras's own training loop: ``model.fit`` over the rows in schedule order, ``shuffle=False``.
+
+        ``fit`` cuts consecutive batches of ``batch_size`` and keeps the last partial one, which is the
+        shared schedule's epoch when the rows come in its order. Its compiled train step computes the
+        same loss (the model's L2 losses added) and applies the same optimizer as ``step``. On jax the
+        handle's optimizer for ``fit`` is a separate, stateful one: do not mix ``step`` and ``train`` there.
+        """
+        sizes = {len(b) for b in batches[:-1]}
+        if len(sizes) > 1 or (sizes and len(batches[-1]) > next(iter(sizes))):
+            raise ValueError("train() takes batches of one size (the last may be smaller), as model.fit cuts them")
+        batch_size = len(batches[0]) if len(batches) == 1 else next(iter(sizes))
+        order = np.concatenate(batches)
+        dtype = keras.backend.standardize_dtype(h.model.trainable_variables[0].dtype)
+        # fit() sums the losses as a floatx tensor: a float64 model needs floatx = float64 around it.
+        with keras.device(_device(h.device)), optimizers.floatx(dtype):
+            if not h.fitted:
+                if self.backend == "jax":
+                    if h.jax_state is not None and int(np.asarray(h.jax_state[0])) > 0:
+                        raise RuntimeError("this jax handle already took step()s; train() on a fresh handle")
+                    h.optimizer = optimizers.make_native(h.spec.optimizer.name, h.spec.optimizer.params, dtype, self.native)
+                h.model.compile(optimizer=h.optimizer, loss=h.loss_fn, jit_compile="auto")
+                h.fitted = True
+            h.model.fit(x[order], y[order], batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+        return self.weights(h)

@@ -4,11 +4,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nnparity.commands import divergences, gradcheck, parity, specs
+from nnparity.commands import divergences, gradcheck, parity, reproduce, specs
 from nnparity.console import err
 from reference.errors import UserError
 
-COMMANDS = [parity, divergences, gradcheck, specs]
+COMMANDS = [parity, divergences, reproduce, gradcheck, specs]
 
 
 def build_parser() -> argparse.ArgumentParser:

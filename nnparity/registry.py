@@ -26,13 +26,13 @@ class Unavailable:
         pass
 
 
-def _numpy(timeout: float):
+def _numpy(timeout: float, single_thread: bool = True):
     from reference.implementation import NumpyImplementation
 
     return InProcess(NumpyImplementation())
 
 
-def _torch(timeout: float):
+def _torch(timeout: float, single_thread: bool = True):
     import importlib.util
 
     from keras_impl.backends import SINGLE_THREAD
@@ -40,11 +40,12 @@ def _torch(timeout: float):
     if importlib.util.find_spec("torch") is None:
         return Unavailable("torch", "torch is not installed")
     # A worker of its own: in this process its small ops would contend for the GIL with the runner.
-    return Worker("torch", "torch_impl.implementation:TorchImplementation", dict(SINGLE_THREAD), timeout=timeout)
+    env = dict(SINGLE_THREAD) if single_thread else {}
+    return Worker("torch", "torch_impl.implementation:TorchImplementation", env, timeout=timeout)
 
 
 def _keras(backend: str) -> Callable:
-    def make(timeout: float):
+    def make(timeout: float, single_thread: bool = True):
         from keras_impl import backends
 
         name = f"keras-{backend}"
@@ -55,7 +56,7 @@ def _keras(backend: str) -> Callable:
             from keras_impl.implementation import KerasImplementation
 
             return InProcess(KerasImplementation())
-        return Worker(name, KERAS_TARGET, backends.environment(backend), timeout=timeout)
+        return Worker(name, KERAS_TARGET, backends.environment(backend, single_thread), timeout=timeout)
 
     return make
 
@@ -73,5 +74,7 @@ def names() -> list[str]:
     return list(BUILTIN)
 
 
-def make(name: str, timeout: float = DEFAULT_TIMEOUT):
-    return BUILTIN[name](timeout)
+def make(name: str, timeout: float = DEFAULT_TIMEOUT, single_thread: bool = True):
+    """A running implementation. ``single_thread`` (the parity matrix's choice) pins its process to one
+    thread; the reproductions, which train one framework at a time for minutes, use every core."""
+    return BUILTIN[name](timeout, single_thread)

@@ -114,12 +114,14 @@ def provenance(command: str) -> dict:
             versions[package] = md.version(package)
         except md.PackageNotFoundError:
             versions[package] = None
+    here = Path(__file__).resolve().parent
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                                cwd=Path(__file__).resolve().parent).stdout.strip() or None
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=here).stdout.strip() or None
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
+                                    timeout=5, cwd=here).stdout.strip())
     except (OSError, subprocess.SubprocessError):
-        commit = None
-    return {"command": command, "git_commit": commit, "versions": versions, "python": platform.python_version(),
+        commit, dirty = None, None
+    return {"command": command, "git_commit": commit, "git_dirty": dirty, "versions": versions, "python": platform.python_version(),
             "machine": {"platform": platform.platform(), "processor": platform.machine(), "cpus": os.cpu_count()}}
 
 

@@ -32,6 +32,10 @@ The methods:
     The current weights, canonical.
 ``layer_outputs(handle, x) -> [a^1, ..., a^L]`` *(optional)*
     Every layer's activation; when present, a forward mismatch is located to its first layer.
+``train(handle, x, y, batches) -> weights`` *(optional)*
+    One ``step`` per batch, in order (``batches`` are index arrays into x and y), in the
+    implementation's own training loop; the weights after the last. Used by the reproductions, which
+    train for tens of thousands of steps; without it, ``step`` is called once per batch.
 ``available() -> str | None``
     ``None``, or why this implementation cannot run here (a missing package, no CUDA).
 """
@@ -92,3 +96,18 @@ class NumpyImplementation:
 
     def weights(self, net):
         return net.weights()
+
+    def train(self, net, x, y, batches):
+        for idx in batches:
+            net.step(x[idx], y[idx])
+        return net.weights()
+
+
+def train(impl, handle, x, y, batches) -> Weights:
+    """``impl.train`` where the implementation has one, else one ``step`` per batch."""
+    if hasattr(impl, "train"):
+        return impl.train(handle, x, y, batches)
+    weights = impl.weights(handle)
+    for idx in batches:
+        weights = impl.step(handle, x[idx], y[idx])
+    return weights

@@ -8,7 +8,9 @@ kept in a log whose tail explains a crash. Every call has a timeout; a worker th
 in time is killed, and the next call starts a fresh one (re-sending the cases it had).
 
 Requests: ``hello`` (name, availability, devices), ``load_case`` (spec + arrays), ``collect`` (one
-check of a loaded case), ``drop_case``, ``exit``.
+check of a loaded case), ``drop_case``, ``call`` (a function ``module:name`` taking the worker's
+implementation, arrays and JSON keyword arguments, returning a JSON result and arrays: how the
+reproductions train in the framework's own process), ``exit``.
 """
 from __future__ import annotations
 
@@ -39,7 +41,7 @@ class WorkerError(RuntimeError):
 
 
 def load_target(target: str):
-    """``module.path:ClassName`` -> an instance."""
+    """``module.path:ClassName`` -> an instance (``module:function`` -> the function)."""
     module, _, attr = target.partition(":")
     obj = importlib.import_module(module)
     for part in attr.split("."):
@@ -89,6 +91,10 @@ class InProcess:
 
     def release(self, case: Case) -> None:
         pass
+
+    def call(self, fn: str, arrays: dict | None = None, timeout: float | None = None, **kwargs) -> tuple[dict, dict]:
+        result, out = load_target(fn)(self.impl, arrays or {}, **kwargs)
+        return result, out
 
     def close(self) -> None:
         pass
@@ -224,6 +230,11 @@ class Worker:
             self.loaded.add(case.uid)
         return self._request({"op": "collect", "case": case.uid, "check": check}, timeout=timeout)[1]
 
+    def call(self, fn: str, arrays: dict | None = None, timeout: float | None = None, **kwargs) -> tuple[dict, dict]:
+        """Run ``fn(implementation, arrays, **kwargs)`` in the worker: (its JSON result, its arrays)."""
+        self._ensure()
+        return self._request({"op": "call", "fn": fn, "kwargs": kwargs}, arrays or None, timeout=timeout)
+
     def release(self, case: Case) -> None:
         """The worker may forget this case (its arrays can be large)."""
         if self.proc is not None and self.proc.poll() is None and case.uid in self.loaded:
@@ -254,6 +265,9 @@ def serve(target: str) -> None:
                 out = collect(impl, cases[req["case"]], req["check"])
             elif req["op"] == "drop_case":
                 cases.pop(req["case"], None)
+            elif req["op"] == "call":
+                impl = impl or load_target(target)
+                result, out = load_target(req["fn"])(impl, arrays, **req.get("kwargs", {}))
             else:
                 raise ValueError(f"unknown request {req['op']!r}")
             reply = {"ok": True, "result": result}

@@ -72,13 +72,16 @@ class TorchImplementation:
         return outs
 
     def _loss(self, h: TorchHandle, x, y) -> torch.Tensor:
+        return self._loss_on(h, self._tensor(h, x), self._tensor(h, y))
+
+    def _loss_on(self, h: TorchHandle, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         spec = h.spec
-        z = h.body(self._tensor(h, x))
+        z = h.body(x)
         a = h.head(z)
         if "probabilities" in self.native:
-            loss = losses.probability_loss(spec.loss.name, spec.loss.reduction, a, self._tensor(h, y))
+            loss = losses.probability_loss(spec.loss.name, spec.loss.reduction, a, y)
         else:
-            loss = losses.data_loss(spec.loss.name, spec.loss.reduction, z, a, self._tensor(h, y))
+            loss = losses.data_loss(spec.loss.name, spec.loss.reduction, z, a, y)
         for layer, lin in zip(spec.layers, model.linears(h.body)):
             if layer.l2:
                 loss = loss + layer.l2 * (lin.weight * lin.weight).sum()
@@ -99,4 +102,16 @@ class TorchImplementation:
         return model.canonical(h.body)
 
     def weights(self, h):
+        return model.canonical(h.body)
+
+    def train(self, h, x, y, batches):
+        """The plain torch loop: zero_grad, loss.backward(), optimizer.step(), on tensors already on the device."""
+        xt, yt = self._tensor(h, x), self._tensor(h, y)
+        for idx in batches:
+            i = torch.from_numpy(np.asarray(idx)).to(h.device)
+            h.optimizer.zero_grad(set_to_none=False)
+            self._loss_on(h, xt[i], yt[i]).backward()
+            h.optimizer.step()
+            if h.scheduler is not None:
+                h.scheduler.step()
         return model.canonical(h.body)

@@ -1,0 +1,58 @@
+"""``nnparity reproduce STUDY``: rerun what the documents ran, write ``results/STUDY/`` and ``results/README.md``."""
+from __future__ import annotations
+
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from nnparity import report
+from nnparity.console import out
+from nnparity.studies import context, results_readme
+from nnparity.studies.catalog import STUDIES
+from reference.errors import UserError
+
+
+def run(args) -> int:
+    names = list(STUDIES) if args.study == "all" else [args.study]
+    if args.study != "all" and args.study not in STUDIES:
+        raise UserError(f"reproduce {args.study}: unknown study; known: {', '.join(STUDIES)}, or 'all'.")
+    seeds = args.seeds if args.seeds is not None else (2 if args.quick else 5)
+    if seeds < 1:
+        raise UserError(f"--seeds {seeds}: need at least 1.")
+    out_dir = Path(args.out)
+    for name in names:
+        module = STUDIES[name]
+        ctx = context.Context(out_dir, quick=args.quick, seeds=seeds, dtype=args.dtype)
+        started = time.perf_counter()
+        try:
+            with context.progress_bar() as bar:
+                ctx.progress = bar
+                results = module.run(ctx)
+        finally:
+            ctx.close()
+        command = "nnparity " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["reproduce"] else f"nnparity reproduce {name}"
+        meta = context.provenance(command, ctx, list(range(seeds)))
+        meta["wall_seconds"] = round(time.perf_counter() - started, 1)
+        by_framework = defaultdict(float)
+        for label, seconds in ctx.timings.items():  # every label ends with the framework it timed
+            by_framework[label.rsplit(" ", 1)[-1]] += seconds
+        meta["seconds_by_framework"] = {k: round(v, 1) for k, v in by_framework.items()}
+        meta["timings"] = {k: round(v, 1) for k, v in ctx.timings.items()}
+        path = ctx.folder(name) / "results.json"
+        report.write_json(path, {"provenance": meta, "study": name, "title": module.TITLE, "results": results})
+        out.print(f"[green]{module.TITLE}[/]: wrote {path} in {meta['wall_seconds']:.0f} s")
+        out.print(module.markdown(results), markup=False)
+    readme = results_readme.write(out_dir)
+    out.print(f"wrote {readme}")
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("reproduce", help="rerun a document's study in NumPy, PyTorch and Keras; write results/STUDY/")
+    p.add_argument("study", help=f"one of {', '.join(STUDIES)}, or 'all'")
+    p.add_argument("--quick", action="store_true", help="subsets and fewer epochs (what the tests run)")
+    p.add_argument("--seeds", type=int, default=None, help="seeds for the runs as the document wrote them (default 5; 2 with --quick)")
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="aligned runs' dtype where the study leaves it open")
+    p.add_argument("--out", default="results", help="where to write (default results/)")
+    p.set_defaults(run=run)

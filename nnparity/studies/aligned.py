@@ -1,0 +1,48 @@
+"""Aligned runs for the studies: one spec, the same starting weights and batch order, in every framework.
+
+The schedule is the reference's (``BatchSchedule``) unless a study passes its own row orders (the
+digits replay's ``np.random.choice`` batches). Each framework trains in its own process
+(``remote.train_aligned``); all are evaluated with the reference's forward pass.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from nnparity.studies.context import Context
+from reference import spec as S
+from reference.batches import BatchSchedule
+from reference.compare import compare
+from reference.datasets import Data
+
+
+def run(ctx: Context, spec: S.Spec, data: Data, weights, epochs: int, label: str, orders=None, dtype=None,
+        eval_rows: int = 10_000, eval_every: int = 1) -> dict:
+    """{framework: {"curve", "seconds", ...}, "weight_gaps": {framework: max rel. gap of the final weights to numpy}}."""
+    dtype = dtype or ctx.dtype
+    cast = lambda a: a.astype(dtype) if a.dtype.kind == "f" else a
+    if orders is None:
+        sched = BatchSchedule(len(data.x_train), spec.training.batch_size, epochs, spec.training.schedule_seed, spec.training.shuffle)
+        orders = [sched.order(e) for e in range(epochs)]
+    arrays = {"x_train": cast(data.x_train), "y_train": cast(data.y_train),
+              "x_eval": data.x_train[:eval_rows], "y_eval": data.y_train[:eval_rows], "l_eval": data.labels_train[:eval_rows],
+              "x_test": data.x_test, "y_test": data.y_test, "l_test": data.labels_test,
+              **{f"w{i}": np.asarray(w, dtype=dtype) for i, w in enumerate(weights)},
+              **{f"order{e}": np.asarray(o) for e, o in enumerate(orders)}}
+    out, finals = {}, {}
+    with ctx.task(f"{label}: aligned runs", len(ctx.aligned)) as advance:
+        for name in ctx.aligned:
+            with ctx.timed(f"{label} aligned {name}"):
+                result, arrays_out = ctx.impl(name).call("nnparity.studies.remote:train_aligned", arrays, spec=S.to_dict(spec),
+                                                         dtype=dtype, epochs=epochs, batch_size=spec.training.batch_size,
+                                                         n_weights=len(weights), eval_every=eval_every)
+            out[name] = result
+            finals[name] = [arrays_out[f"final{i}"] for i in range(len(weights))]
+            advance()
+    base = finals[ctx.aligned[0]]
+    out["weight_gaps"] = {name: max(compare("", a, b).max_rel for a, b in zip(ws, base)) for name, ws in finals.items()}
+    out["dtype"] = dtype
+    return out
+
+
+def final(result: dict, framework: str, key: str):
+    return result[framework]["curve"][-1].get(key)

@@ -1,0 +1,84 @@
+"""What every study gets: its options, a progress bar, running implementations, and a place to write.
+
+Implementations are started once per ``reproduce`` run (one process each, every core) and closed at
+the end. Results go to ``<out>/<study>/`` and are written atomically with their provenance.
+"""
+from __future__ import annotations
+
+import platform
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from nnparity import registry, report
+from nnparity.console import out
+
+ALIGNED = ["numpy", "torch", "keras-tensorflow"]  # the documents' frameworks, Keras on its default backend
+
+
+@dataclass
+class Context:
+    out_dir: Path
+    quick: bool
+    seeds: int
+    dtype: str = "float32"
+    aligned: list[str] = field(default_factory=lambda: list(ALIGNED))
+    pool: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)  # label -> seconds, reported in the results
+    progress: Progress | None = None
+
+    def impl(self, name: str):
+        if name not in self.pool:
+            self.pool[name] = registry.make(name, timeout=6 * 3600, single_thread=False)
+        return self.pool[name]
+
+    def close(self) -> None:
+        for impl in self.pool.values():
+            impl.close()
+        self.pool.clear()
+
+    @contextmanager
+    def task(self, description: str, total: int):
+        """A progress bar for one stage; ``advance()`` it as units complete."""
+        task = self.progress.add_task(description, total=total) if self.progress else None
+
+        def advance(n: int = 1):
+            if self.progress:
+                self.progress.advance(task, n)
+
+        try:
+            yield advance
+        finally:
+            if self.progress:
+                self.progress.remove_task(task)
+
+    def timed(self, label: str):
+        ctx = self
+
+        class _Timer:
+            def __enter__(self):
+                self.t = time.perf_counter()
+
+            def __exit__(self, *exc):
+                ctx.timings[label] = ctx.timings.get(label, 0.0) + time.perf_counter() - self.t
+
+        return _Timer()
+
+    def folder(self, study: str) -> Path:
+        path = self.out_dir / study
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+def progress_bar() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=out)
+
+
+def provenance(command: str, ctx: Context, seeds: list[int]) -> dict:
+    meta = report.provenance(command)
+    meta.update({"seeds": seeds, "quick": ctx.quick, "aligned_dtype": ctx.dtype,
+                 "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "host": platform.node()})
+    return meta

@@ -1,0 +1,150 @@
+"""Fashion-MNIST (document 001): its two Keras models and its NumPy network, each run as the document
+wrote it (several seeds: a band around the document's number) and aligned in every framework."""
+from __future__ import annotations
+
+import numpy as np
+
+from nnparity.studies import aligned, document_code, plots
+from nnparity.studies.context import Context
+from reference import datasets, fashion_mnist, spec as S
+from reference.weights import init_weights
+
+NAME = "fashion-mnist"
+TITLE = "Fashion-MNIST: document 001's Keras and NumPy models"
+
+MODELS = {
+    "sigmoid400": {"spec": "fashion_sigmoid400", "document": {"test_loss": 0.6182, "test_accuracy": 0.7798, "epochs": 3},
+                   "layers": [{"units": 400, "activation": "sigmoid"}, {"units": 10, "activation": "softmax"}]},
+    "relu500_300_100": {"spec": "fashion_relu500_300_100", "document": {"test_loss": 0.3340, "test_accuracy": 0.8804, "epochs": 15},
+                        "layers": [{"units": 500, "activation": "relu"}, {"units": 300, "activation": "relu"},
+                                   {"units": 100, "activation": "relu"}, {"units": 10, "activation": "softmax"}]},
+    "numpy400": {"spec": "fashion_sigmoid400_numpy", "document": {"test_accuracy": 0.8242, "epochs": 3}, "layers": None},
+}
+QUICK_ROWS = (2000, 1000)  # --quick: the first training and test images
+
+
+def _stats(values) -> dict:
+    v = np.asarray(values, dtype=float)
+    return {"mean": float(v.mean()), "std": float(v.std()), "min": float(v.min()), "max": float(v.max())}
+
+
+def _native_keras(ctx, model, arrays, epochs, seeds):
+    runs = []
+    with ctx.task(f"fashion {model}: Keras as the document wrote it", len(seeds)) as advance:
+        for seed in seeds:
+            with ctx.timed(f"fashion {model} native keras-tensorflow"):
+                result, _ = ctx.impl("keras-tensorflow").call(
+                    "nnparity.studies.remote:keras_as_document", arrays, layers=MODELS[model]["layers"],
+                    loss="sparse_categorical_crossentropy", optimizer="sgd", epochs=epochs, batch_size=None, seed=seed)
+            runs.append(result)
+            advance()
+    return runs
+
+
+def _native_numpy(ctx, spec, epochs, seeds, rows):
+    data = datasets.for_spec(spec, dtype=np.float64, train_rows=rows[0] if rows else None)
+    x_test, y_test = (data.x_test[: rows[1]], data.y_test[: rows[1]]) if rows else (data.x_test, data.y_test)
+    runs = []
+    with ctx.task("fashion numpy400: the document's NumPy loop", len(seeds) * epochs) as advance:
+        for seed in seeds:
+            with ctx.timed("fashion numpy400 native numpy"):
+                runs.append(document_code.fashion_numpy(data.x_train, data.y_train, x_test, y_test, seed, epochs=epochs,
+                                                        on_epoch=lambda e: advance()))
+    return runs
+
+
+def run(ctx: Context) -> dict:
+    seeds = list(range(ctx.seeds))
+    rows = QUICK_ROWS if ctx.quick else None
+    f = fashion_mnist.load()
+    n_train, n_test = rows or (len(f.x_train), len(f.x_test))
+    keras_arrays = {"x_train": (f.x_train[:n_train] / 255.0).astype(np.float32), "y_train": f.y_train[:n_train].astype(np.int64),
+                    "x_test": (f.x_test[:n_test] / 255.0).astype(np.float32), "y_test": f.y_test[:n_test].astype(np.int64)}
+    models = {}
+    for model, info in MODELS.items():
+        spec = S.load(info["spec"])
+        epochs = 1 if ctx.quick else info["document"]["epochs"]
+        if info["layers"] is not None:
+            runs = _native_keras(ctx, model, keras_arrays, epochs, seeds)
+            native = {"kind": "keras-tensorflow model.fit, as the document wrote it", "runs": runs,
+                      "test_accuracy": _stats([r["test_accuracy"] for r in runs]), "test_loss": _stats([r["test_loss"] for r in runs])}
+        else:
+            runs = _native_numpy(ctx, spec, epochs, seeds, rows)
+            native = {"kind": "the document's NumPy loop (np.random.normal weights, per-sample SGD)", "runs": runs,
+                      "test_accuracy": _stats([r["test_accuracy"] for r in runs])}
+        doc = info["document"]
+        in_band = {k: native[k]["min"] <= doc[k] <= native[k]["max"] for k in ("test_accuracy", "test_loss") if k in doc and k in native}
+        data = datasets.for_spec(spec, dtype=np.float64, train_rows=n_train)
+        data = datasets.Data(data.x_train, data.y_train, data.x_test[:n_test], data.y_test[:n_test], data.labels_train,
+                             data.labels_test[:n_test], data.n_classes)
+        al = aligned.run(ctx, spec, data, init_weights(spec), epochs, f"fashion {model}")
+        models[model] = {"spec": info["spec"], "epochs": epochs, "document": doc, "native": native,
+                         "document_in_band": in_band, "aligned": al}
+    figures = [_curves(ctx, models), _finals(ctx, models)]
+    return {"models": models, "seeds": seeds, "rows": {"train": n_train, "test": n_test}, "figures": figures,
+            "notes": ["The band is the min-max over seeds of the native runs; Keras draws its own initial weights and "
+                      "shuffles with each seed, the NumPy loop draws W and V from np.random.RandomState(seed).",
+                      f"Aligned runs start from the spec's weights (seed 0 of the reference's generator) and take the "
+                      f"shared batch schedule, in {ctx.dtype}; every framework is evaluated with the reference's forward pass.",
+                      "The document's first Keras log shows 'Epoch 1/3'..'Epoch 3/3' although the cell calls fit() "
+                      "without epochs (Keras's default is 1): the runs here take 3 epochs, as the log shows."]}
+
+
+def _curves(ctx, models) -> str:
+    fig, axes = plots.figure(ncols=len(models), width=4.6, height=3.6)
+    for ax, (model, m) in zip(axes[0], models.items()):
+        for name in ctx.aligned:
+            c = m["aligned"][name]["curve"]
+            ax.plot([p["epoch"] for p in c], [p["test_accuracy"] for p in c], marker="o", ms=3, label=f"{name} (aligned)",
+                    color=plots.COLORS[name], linestyle=["-", "--", ":"][ctx.aligned.index(name) % 3])
+        hist = [r["history"]["val_accuracy"] for r in m["native"]["runs"] if "history" in r]
+        if hist:
+            h = np.asarray(hist)
+            x = np.arange(1, h.shape[1] + 1)
+            ax.fill_between(x, h.min(0), h.max(0), color=plots.COLORS["keras (native)"], alpha=0.25, label="Keras as written (seeds)")
+            ax.plot(x, h.mean(0), color=plots.COLORS["keras (native)"], linewidth=1)
+        else:
+            acc = [r["test_accuracy"] for r in m["native"]["runs"]]
+            ax.errorbar([m["epochs"]], [np.mean(acc)], yerr=[[np.mean(acc) - min(acc)], [max(acc) - np.mean(acc)]],
+                        fmt="s", color=plots.COLORS["keras (native)"], label="document's code (seeds)")
+        ax.plot([m["epochs"]], [m["document"]["test_accuracy"]], marker="*", ms=14, color="black", linestyle="", label="document")
+        ax.set_title(f"{model} ({m['spec']})", fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("test accuracy")
+    axes[0][0].legend(fontsize=7, loc="lower right")
+    return plots.save(fig, ctx.folder(NAME) / "fashion_curves.png")
+
+
+def _finals(ctx, models) -> str:
+    fig, axes = plots.figure(width=6.5, height=3.6)
+    ax = axes[0][0]
+    for i, (model, m) in enumerate(models.items()):
+        acc = [r["test_accuracy"] for r in m["native"]["runs"]]
+        ax.scatter([i - 0.2] * len(acc), acc, color=plots.COLORS["keras (native)"], s=18, label="as written (seeds)" if i == 0 else None)
+        for k, name in enumerate(ctx.aligned):
+            ax.scatter([i + 0.05 * k], [m["aligned"][name]["curve"][-1]["test_accuracy"]], color=plots.COLORS[name], marker="^", s=30,
+                       label=f"{name} (aligned)" if i == 0 else None)
+        ax.scatter([i + 0.25], [m["document"]["test_accuracy"]], marker="*", s=120, color="black", label="document" if i == 0 else None)
+    ax.set_xticks(range(len(models)), list(models))
+    ax.set_ylabel("final test accuracy")
+    ax.legend(fontsize=7)
+    return plots.save(fig, ctx.folder(NAME) / "fashion_final_accuracy.png")
+
+
+def markdown(r: dict) -> str:
+    out = (f"Training rows {r['rows']['train']}, test rows {r['rows']['test']}; seeds {r['seeds']}.\n\n"
+           "| model | epochs | document | as written: mean +- std (min - max) | document in band | "
+           + " | ".join(f"{n} aligned" for n in next(iter(r["models"].values()))["aligned"] if n not in ("weight_gaps", "dtype")) + " |\n")
+    names = [n for n in next(iter(r["models"].values()))["aligned"] if n not in ("weight_gaps", "dtype")]
+    out += "|" + "---|" * (5 + len(names)) + "\n"
+    for model, m in r["models"].items():
+        for metric in ("test_accuracy", "test_loss"):
+            if metric not in m["document"] or metric not in m["native"]:
+                continue
+            s = m["native"][metric]
+            al = " | ".join(f"{m['aligned'][n]['curve'][-1][metric.replace('test_', 'test_')]:.4f}" for n in names)
+            out += (f"| {model} {metric.replace('test_', '')} | {m['epochs']} | {m['document'][metric]} | {s['mean']:.4f} +- {s['std']:.4f} "
+                    f"({s['min']:.4f} - {s['max']:.4f}) | {'yes' if m['document_in_band'][metric] else 'no'} | {al} |\n")
+    out += "\n" + "\n".join(f"- {n}" for n in r["notes"]) + "\n"
+    out += "".join(f"\n![{f}]({NAME}/{f})\n" for f in r["figures"])
+    return out
