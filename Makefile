@@ -15,9 +15,11 @@ test: install data
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The example outside implementation (examples/jax_mlp) is installed too: its entry point is what
+# `nnparity check --impl jax-mlp` and the tests find.
+$(STAMP): pyproject.toml examples/jax_mlp/pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]' -e examples/jax_mlp
 	touch $(STAMP)
 
 data:

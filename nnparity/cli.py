@@ -4,11 +4,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nnparity.commands import divergences, gradcheck, parity, reproduce, specs
+from nnparity.commands import bench, check, divergences, golden, gradcheck, parity, reproduce, specs
 from nnparity.console import err
 from reference.errors import UserError
 
-COMMANDS = [parity, divergences, reproduce, gradcheck, specs]
+COMMANDS = [parity, check, golden, divergences, reproduce, bench, gradcheck, specs]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,8 +1,12 @@
-"""Implementation names -> factories. ``numpy``, ``torch`` and the three Keras backends are built in.
+"""Implementation names -> factories. ``numpy``, ``torch`` and the three Keras backends are built in;
+packages add theirs through the entry-point group ``nnparity.implementations`` (``name =
+"module:Class"``), and ``module.path:ClassName`` names any class directly.
 
 The Keras backends run in worker processes (a Keras backend is fixed per process), unless this
-process already runs keras with that backend. Every factory returns an object with ``name``,
-``hello()`` (availability and devices) and ``collect(case, check)``: an ``InProcess`` or a ``Worker``.
+process already runs keras with that backend. Outside implementations always run in a worker, so
+that one which crashes or hangs costs its own checks and nothing else. Every factory returns an
+object with ``name``, ``hello()`` (availability and devices) and ``collect(case, check)``: an
+``InProcess`` or a ``Worker``.
 """
 from __future__ import annotations
 
@@ -70,11 +74,40 @@ BUILTIN: dict[str, Callable] = {
 }
 
 
+ENTRY_POINT_GROUP = "nnparity.implementations"
+
+
+def plugins() -> dict[str, str]:
+    """Installed plugins: name -> "module:Class"."""
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
 def names() -> list[str]:
+    """The built-in implementations (the default matrix); ``known()`` adds the installed plugins."""
     return list(BUILTIN)
 
 
+def known() -> list[str]:
+    return list(BUILTIN) + [n for n in plugins() if n not in BUILTIN]
+
+
+def is_target(name: str) -> bool:
+    return ":" in name
+
+
 def make(name: str, timeout: float = DEFAULT_TIMEOUT, single_thread: bool = True):
-    """A running implementation. ``single_thread`` (the parity matrix's choice) pins its process to one
-    thread; the reproductions, which train one framework at a time for minutes, use every core."""
-    return BUILTIN[name](timeout, single_thread)
+    """A running implementation: a built-in or plugin name, or ``module.path:ClassName``.
+    ``single_thread`` (the parity matrix's choice) pins its process to one thread; the reproductions,
+    which train one framework at a time for minutes, use every core."""
+    from keras_impl.backends import SINGLE_THREAD
+
+    if name in BUILTIN:
+        return BUILTIN[name](timeout, single_thread)
+    target = plugins().get(name, name)
+    if not is_target(target):
+        from reference.errors import UserError
+
+        raise UserError(f"--impl {name}: unknown; known: {', '.join(known())}, or module.path:ClassName.")
+    return Worker(name, target, dict(SINGLE_THREAD) if single_thread else {}, timeout=timeout)

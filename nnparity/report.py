@@ -11,6 +11,7 @@ import math
 import os
 import platform
 import tempfile
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -69,7 +70,12 @@ def tables(outcomes: list[Outcome], expand_steps: bool = False) -> list[Table]:
 
 
 def explain(o: Outcome) -> str:
-    """One paragraph: what went wrong in this cell."""
+    """One paragraph: what went wrong in this cell, and the hints that match."""
+    text = _explain(o)
+    return text + "".join(f"\n    [yellow]hint[/]: {h}" for h in o.hints)
+
+
+def _explain(o: Outcome) -> str:
     if o.status == "error":
         return f"[magenta]ERROR[/] {o.id}: {o.message}"
     if o.status == "skip":
@@ -122,7 +128,19 @@ def provenance(command: str) -> dict:
     except (OSError, subprocess.SubprocessError):
         commit, dirty = None, None
     return {"command": command, "git_commit": commit, "git_dirty": dirty, "versions": versions, "python": platform.python_version(),
-            "machine": {"platform": platform.platform(), "processor": platform.machine(), "cpus": os.cpu_count()}}
+            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "host": platform.node(),
+            "machine": {"platform": platform.platform(), "processor": platform.machine(), "cpu_model": _cpu_model(),
+                        "cpus": os.cpu_count()}}
+
+
+def _cpu_model() -> str | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
 
 
 def jsonable(value):

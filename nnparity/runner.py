@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from nnparity import hints
 from reference import spec as S
 from reference import tolerance as T
 from reference.checks import TRAJECTORY_STEPS, CheckResult, Judge, check_names, make_case, optimizer_spec
@@ -38,6 +39,7 @@ class Outcome:
     tols: list[float] = field(default_factory=list)
     horizon: int | None = None  # trajectory: first step where rounding alone exceeds the formula
     growth: float | None = None  # trajectory: the reference's own error growth per step
+    hints: list[str] = field(default_factory=list)  # why it failed, when a known pattern matches (hints.py)
     seconds: float = 0.0
 
     @property
@@ -61,9 +63,11 @@ def _tolerance(judge: Judge, check: str) -> tuple[float, list[float]]:
     return tols[-1], tols
 
 
-def outcome_of(judge: Judge, impl_name: str, check: str, result: CheckResult, seconds: float) -> Outcome:
+def outcome_of(judge: Judge, impl_name: str, check: str, result: CheckResult, seconds: float,
+               tolerances: tuple[float, list[float]] | None = None) -> Outcome:
+    """The cell for a judged check; ``tolerances`` (tol, per-step tols) when they are known already (golden files)."""
     case = judge.case
-    tol, tols = _tolerance(judge, check)
+    tol, tols = tolerances or _tolerance(judge, check)
     worst = result.worst
     failure = result.first_failure(tols or tol)
     o = Outcome(case.spec.name, impl_name, case.dtype, case.device, check, "fail" if failure else "pass",
@@ -77,12 +81,17 @@ def outcome_of(judge: Judge, impl_name: str, check: str, result: CheckResult, se
         limit = tols[min(s, len(tols) - 1)] if tols else tol
         o.failure = {"tensor": d.name, "step": s, "index": d.worst_index, "max_rel": d.max_rel,
                      "max_abs": d.max_abs, "problem": d.problem, "tol": limit}
-    if check == "trajectory":
-        shadow = judge.shadow()
-        bounds = T.trajectory_bounds(case.spec, case.dtype, max(len(b) for b in case.batches), case.spec.optimizer,
-                                     judge.relative_steps())
-        o.horizon, o.growth = T.chaos_horizon(bounds, shadow), T.growth_rate(shadow)
+    if check == "trajectory" and tolerances is None:
+        o.horizon, o.growth = chaos(judge)
     return o
+
+
+def chaos(judge: Judge) -> tuple[int | None, float | None]:
+    """(the step from which rounding alone exceeds the trajectory formula, the growth per step)."""
+    case, shadow = judge.case, judge.shadow()
+    bounds = T.trajectory_bounds(case.spec, case.dtype, max(len(b) for b in case.batches), case.spec.optimizer,
+                                 judge.relative_steps())
+    return T.chaos_horizon(bounds, shadow), T.growth_rate(shadow)
 
 
 @dataclass
@@ -99,13 +108,14 @@ class Selection:
 
 
 def run(sel: Selection, make_impl: Callable[[str], object], progress: Callable[[Outcome], None] = lambda o: None,
-        timeout: float | None = None, pool: dict | None = None) -> list[Outcome]:
+        timeout: float | None = None, pool: dict | None = None, stats: dict | None = None) -> list[Outcome]:
     """Every cell of the selection. Implementations run concurrently, one thread each (a worker
     process answers one request at a time); the main thread prepares each case and its reference
     answers once, ahead of them. Outcomes come back in the selection's order.
 
     ``pool`` keeps implementations (and their worker processes) alive between runs: they are taken
-    from it, added to it, and left open; the caller closes them (``close_pool``)."""
+    from it, added to it, and left open; the caller closes them (``close_pool``). ``stats`` receives where
+    the time went: the main thread's case preparation, and each implementation's start-up (``nnparity bench --parity``)."""
     single_thread()
     instances = []
     for name in sel.impls:
@@ -116,22 +126,28 @@ def run(sel: Selection, make_impl: Callable[[str], object], progress: Callable[[
     queues = {(name, k): queue.Queue() for name, k, _ in instances}
     outcomes: list[Outcome] = []
     lock = threading.Lock()
+    timings: dict[str, dict] = {}
+    preparing = 0.0
 
     def serve(name: str, k: int, impl) -> None:
+        started = time.perf_counter()
         try:
             hello = impl.hello()
         except Exception as exc:
             hello = {"available": f"could not start: {exc}", "devices": []}
+        timings[f"{name}#{k}"] = {"startup_seconds": time.perf_counter() - started}
         while (judge := queues[name, k].get()) is not None:
             case = judge.case
             why = hello.get("available")
             if why is None and case.device not in hello.get("devices", ["cpu"]):
                 why = f"no {case.device} device for {name} here"
+            earlier: dict[str, Outcome] = {}
             for check in sel.checks:
                 if why is not None:
                     o = Outcome(case.spec.name, name, case.dtype, case.device, check, "skip", message=why)
                 else:
-                    o = _one(judge, impl, name, check, timeout)
+                    o = _one(judge, impl, name, check, timeout, earlier)
+                earlier[check] = o
                 with lock:
                     outcomes.append(o)
                     progress(o)
@@ -151,7 +167,9 @@ def run(sel: Selection, make_impl: Callable[[str], object], progress: Callable[[
             spec = S.load(spec_name)
             for device in sel.devices:
                 for dtype in sel.dtypes:
+                    started = time.perf_counter()
                     judge = Judge(make_case(spec, dtype, device, steps=sel.steps)).prepare(sel.checks)
+                    preparing += time.perf_counter() - started
                     for name in sel.impls:
                         queues[name, n % n_shards[name]].put(judge)
                     n += 1
@@ -164,6 +182,8 @@ def run(sel: Selection, make_impl: Callable[[str], object], progress: Callable[[
             for name, k, impl in instances:
                 impl.close()
                 CPU[f"{name}#{k}"] = getattr(impl, "cpu_seconds", None)
+    if stats is not None:
+        stats.update(prepare_seconds=preparing, implementations=timings)
     order = {(s, d, t, i, c): n for n, (s, d, t, i, c) in enumerate(
         (s, d, t, i, c) for s in sel.specs for d in sel.devices for t in sel.dtypes for i in sel.impls for c in sel.checks)}
     return sorted(outcomes, key=lambda o: order[o.spec, o.device, o.dtype, o.impl, o.check])
@@ -183,18 +203,16 @@ def single_thread() -> None:
     """One BLAS / OpenMP / torch thread in this process: its implementations share the cores with
     the workers, and spin-waiting thread pools on 64-row matrices only burn CPU (measured: torch's
     checks took 96 s of CPU with two threads beside a busy main thread, 7 s alone)."""
+    import sys
+
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
-    try:
-        import torch
-
-        torch.set_num_threads(1)
-    except ImportError:
-        pass
+    if "torch" in sys.modules:  # only where torch runs here (importing it costs a second and a half)
+        sys.modules["torch"].set_num_threads(1)
 
 
-def _one(judge: Judge, impl, name: str, check: str, timeout: float | None) -> Outcome:
+def _one(judge: Judge, impl, name: str, check: str, timeout: float | None, earlier: dict | None = None) -> Outcome:
     case = judge.case
     started = time.perf_counter()
     try:
@@ -203,7 +221,16 @@ def _one(judge: Judge, impl, name: str, check: str, timeout: float | None) -> Ou
         msg = str(exc) if isinstance(exc, WorkerError) else f"{type(exc).__name__}: {exc}"
         return Outcome(case.spec.name, name, case.dtype, case.device, check, "error", message=msg,
                        seconds=time.perf_counter() - started)
-    return outcome_of(judge, name, check, judge.judge(check, out), time.perf_counter() - started)
+    result = judge.judge(check, out)
+    o = outcome_of(judge, name, check, result, time.perf_counter() - started)
+    if o.status == "fail":
+        forward = (earlier or {}).get("forward")
+        try:
+            o.hints = hints.for_failure(judge, check, out, result, o.tols or o.tol,
+                                        forward_ok=None if forward is None else forward.status == "pass")
+        except Exception as exc:  # a hint is a courtesy; it never costs the report
+            o.hints = [f"(no hint: {type(exc).__name__}: {exc})"]
+    return o
 
 
 def default_selection() -> Selection:

@@ -18,6 +18,10 @@ The checks, for every case:
                 RMS, so comparing it end to end would measure the rounding of near-zero gradient
                 components (whose elementwise error can be 1e-9 in float64), not the update rule.
                 Gradients are compared end to end by ``grads``, and steps by ``trajectory``.
+``large-logits``  forward, loss and gradients with the output layer scaled until the largest logit
+                reaches 1000 (float64) or 150 (float32), past where exp() overflows (709.8, 88.7):
+                an implementation that forgot the max shift of softmax, or the stable form of the
+                cross-entropies, returns inf or NaN here.
 ``trajectory``  K steps (default 50) of the spec's own optimizer on the shared schedule over the
                 pool, compared end to end with the reference after every step. Tensors up to 4096
                 elements are compared in full at every step, larger ones on a fixed sample of
@@ -38,6 +42,7 @@ from reference import datasets, spec as S
 from reference.batches import BatchSchedule
 from reference.compare import TensorDiff, compare, compare_scalar
 from reference.implementation import NumpyImplementation
+from reference.network import Network
 from reference.optimizers import HYPERPARAMETERS, make_optimizer
 from reference.params import resolve
 from reference.tolerance import UNIT_ROUNDOFF
@@ -73,8 +78,22 @@ def optimizer_spec(key: str) -> S.Optimizer:
     return S.Optimizer(name, params)
 
 
+LARGE_LOGIT = {"float64": 1000.0, "float32": 150.0}  # beyond exp()'s overflow at 709.8 and 88.7
+
+
 def check_names() -> list[str]:
-    return ["weights", "forward", "loss", "grads", *(f"step-{k}" for k in STEP_OPTIMIZERS), "trajectory"]
+    return ["weights", "forward", "loss", "grads", "large-logits", *(f"step-{k}" for k in STEP_OPTIMIZERS), "trajectory"]
+
+
+def large_logit_weights(spec: S.Spec, weights: list[np.ndarray], x: np.ndarray, dtype: str) -> list[np.ndarray]:
+    """The weights with the output layer's kernel and bias scaled so that max |z^L| on x is LARGE_LOGIT[dtype]."""
+    z = Network(spec, weights, dtype="float64").forward(np.asarray(x, dtype=np.float64))[-1][0]
+    factor = LARGE_LOGIT[dtype] / max(float(np.abs(z).max()), 1e-300)
+    scaled = [np.array(w, copy=True) for w in weights]
+    last = len(weights) - (2 if spec.layers[-1].use_bias else 1)
+    for i in range(last, len(weights)):
+        scaled[i] = (scaled[i].astype(np.float64) * factor).astype(dtype)
+    return scaled
 
 
 _CASE_UIDS = itertools.count()
@@ -93,6 +112,7 @@ class Case:
     batches: list[np.ndarray]
     samples: list[np.ndarray] = field(default_factory=list)  # flat indices compared at every trajectory step
     native: tuple[str, ...] = ()  # native-mode aspects (reference/native.py); empty for the parity checks
+    large_weights: list[np.ndarray] = field(default_factory=list)  # the weights of the large-logits check
     # Identifies the case to a worker process. Not id(case): CPython reuses the ids of freed objects.
     uid: int = field(default_factory=lambda: next(_CASE_UIDS), init=False)
 
@@ -104,7 +124,8 @@ class Case:
         """The same numbers in float64: what the reference computes a float32 case from."""
         f64 = lambda a: a if a.dtype.kind != "f" else a.astype(np.float64)
         return dataclasses.replace(self, dtype="float64", device="cpu", weights=[f64(w) for w in self.weights],
-                                   x=f64(self.x), y=f64(self.y), pool_x=f64(self.pool_x), pool_y=f64(self.pool_y))
+                                   x=f64(self.x), y=f64(self.y), pool_x=f64(self.pool_x), pool_y=f64(self.pool_y),
+                                   large_weights=[f64(w) for w in self.large_weights])
 
 
 def make_case(spec: S.Spec, dtype: str, device: str = "cpu", steps: int = TRAJECTORY_STEPS,
@@ -118,7 +139,7 @@ def make_case(spec: S.Spec, dtype: str, device: str = "cpu", steps: int = TRAJEC
     rng = np.random.default_rng(0)
     samples = [np.arange(w.size) if w.size <= SAMPLE else np.sort(rng.choice(w.size, SAMPLE, replace=False)) for w in weights]
     return Case(spec, dtype, device, weights, pool_x[:CHECK_ROWS], pool_y[:CHECK_ROWS], pool_x, pool_y,
-                sched.first(steps), samples, tuple(native))
+                sched.first(steps), samples, tuple(native), large_logit_weights(spec, weights, pool_x[:CHECK_ROWS], dtype))
 
 
 # ---- what an implementation is asked (runs wherever the implementation lives) ----
@@ -146,6 +167,11 @@ def collect(impl, case: Case, check: str) -> dict[str, np.ndarray]:
         h = impl.build(spec, case.weights, **kw)
         loss, grads = impl.loss_and_grads(h, case.x, case.y)
         return {"loss": np.asarray(loss, dtype=np.float64), **{f"g{i}": g for i, g in enumerate(grads)}}
+    if check == "large-logits":
+        h = impl.build(spec, case.large_weights, **kw)
+        out = {"output": impl.forward(h, case.x)}
+        loss, grads = impl.loss_and_grads(h, case.x, case.y)
+        return {**out, "loss": np.asarray(loss, dtype=np.float64), **{f"g{i}": g for i, g in enumerate(grads)}}
     if check.startswith("step-"):
         h = impl.build(dataclasses.replace(spec, optimizer=optimizer_spec(check[5:])), case.weights, **kw)
         out = {}
@@ -291,6 +317,12 @@ class Judge:
             ref = self.reference("grads")
             diffs = [compare(nm, a, r, c.dtype) for nm, a, r in zip(names, _arrays(out, "g", n), _arrays(ref, "g", n))]
             return CheckResult(check, [_backward(names, diffs)])
+        if check == "large-logits":
+            ref = self.reference("large-logits")
+            diffs = [compare("output", out.get("output"), ref["output"], c.dtype),
+                     compare_scalar("loss", out.get("loss"), float(ref["loss"]))]
+            grads = [compare(nm, a, r, c.dtype) for nm, a, r in zip(names, _arrays(out, "g", n), _arrays(ref, "g", n))]
+            return CheckResult(check, [diffs + _backward(names, grads)])
         if check.startswith("step-"):
             return self._judge_steps(check, out)
         if check == "trajectory":

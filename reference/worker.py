@@ -64,6 +64,7 @@ def case_arrays(case: Case) -> tuple[dict, dict]:
     arrays.update({f"w{i}": w for i, w in enumerate(case.weights)})
     arrays.update({f"batch{i}": b for i, b in enumerate(case.batches)})
     arrays.update({f"sample{i}": s for i, s in enumerate(case.samples)})
+    arrays.update({f"large{i}": w for i, w in enumerate(case.large_weights)})
     meta = {"spec": S.to_dict(case.spec), "dtype": case.dtype, "device": case.device,
             "n_weights": len(case.weights), "n_batches": len(case.batches), "native": list(case.native)}
     return meta, arrays
@@ -73,7 +74,8 @@ def case_from(meta: dict, arrays: dict) -> Case:
     n, b = meta["n_weights"], meta["n_batches"]
     return Case(S.from_dict(meta["spec"], "worker"), meta["dtype"], meta["device"],
                 [arrays[f"w{i}"] for i in range(n)], arrays["x"], arrays["y"], arrays["pool_x"], arrays["pool_y"],
-                [arrays[f"batch{i}"] for i in range(b)], [arrays[f"sample{i}"] for i in range(n)], tuple(meta.get("native", ())))
+                [arrays[f"batch{i}"] for i in range(b)], [arrays[f"sample{i}"] for i in range(n)], tuple(meta.get("native", ())),
+                [arrays[f"large{i}"] for i in range(n) if f"large{i}" in arrays])
 
 
 class InProcess:

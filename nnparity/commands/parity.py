@@ -28,6 +28,16 @@ def _choose(given: list[str] | None, known: list[str], what: str, aliases: dict[
     return list(dict.fromkeys(chosen))
 
 
+def implementations(given: list[str] | None) -> list[str]:
+    """Built-in or plugin names, or module.path:ClassName targets; default: the built-ins."""
+    if not given:
+        return registry.names()
+    for g in given:
+        if not registry.is_target(g) and g not in registry.known():
+            raise UserError(f"--impl {g}: unknown; known: {', '.join(registry.known())}, or module.path:ClassName.")
+    return list(dict.fromkeys(given))
+
+
 def selection(args) -> runner.Selection:
     specs = args.spec or S.bundled_names()
     for s in specs:
@@ -35,7 +45,7 @@ def selection(args) -> runner.Selection:
     checks = _choose(args.check, check_names(), "check", {"step": [f"step-{k}" for k in STEP_OPTIMIZERS]})
     if args.steps < 1:
         raise UserError(f"--steps {args.steps}: the trajectory needs at least 1 step.")
-    return runner.Selection(specs, _choose(args.impl, registry.names(), "impl"), _choose(args.dtype, ["float64", "float32"], "dtype"),
+    return runner.Selection(specs, implementations(args.impl), _choose(args.dtype, ["float64", "float32"], "dtype"),
                             _choose(args.device, ["cpu"], "device", {"cuda": ["cuda"]}), checks, args.steps)
 
 

@@ -6,7 +6,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from nnparity import report
+from nnparity import report, runner
 from nnparity.console import out
 from nnparity.studies import context, results_readme
 from nnparity.studies.catalog import STUDIES
@@ -21,6 +21,7 @@ def run(args) -> int:
     if seeds < 1:
         raise UserError(f"--seeds {seeds}: need at least 1.")
     out_dir = Path(args.out)
+    runner.single_thread()  # this process trains too (numpy), beside single-threaded workers: Context.parallel
     for name in names:
         module = STUDIES[name]
         ctx = context.Context(out_dir, quick=args.quick, seeds=seeds, dtype=args.dtype)

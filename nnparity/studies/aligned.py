@@ -28,16 +28,18 @@ def run(ctx: Context, spec: S.Spec, data: Data, weights, epochs: int, label: str
               "x_test": data.x_test, "y_test": data.y_test, "l_test": data.labels_test,
               **{f"w{i}": np.asarray(w, dtype=dtype) for i, w in enumerate(weights)},
               **{f"order{e}": np.asarray(o) for e, o in enumerate(orders)}}
-    out, finals = {}, {}
     with ctx.task(f"{label}: aligned runs", len(ctx.aligned)) as advance:
-        for name in ctx.aligned:
+        def one(name):
             with ctx.timed(f"{label} aligned {name}"):
-                result, arrays_out = ctx.impl(name).call("nnparity.studies.remote:train_aligned", arrays, spec=S.to_dict(spec),
-                                                         dtype=dtype, epochs=epochs, batch_size=spec.training.batch_size,
-                                                         n_weights=len(weights), eval_every=eval_every)
-            out[name] = result
-            finals[name] = [arrays_out[f"final{i}"] for i in range(len(weights))]
+                result = ctx.impl(name).call("nnparity.studies.remote:train_aligned", arrays, spec=S.to_dict(spec), dtype=dtype,
+                                             epochs=epochs, batch_size=spec.training.batch_size, n_weights=len(weights),
+                                             eval_every=eval_every)
             advance()
+            return result
+
+        runs = ctx.parallel({name: (lambda name=name: one(name)) for name in ctx.aligned})
+    out = {name: result for name, (result, _) in runs.items()}
+    finals = {name: [arrays_out[f"final{i}"] for i in range(len(weights))] for name, (_, arrays_out) in runs.items()}
     base = finals[ctx.aligned[0]]
     out["weight_gaps"] = {name: max(compare("", a, b).max_rel for a, b in zip(ws, base)) for name, ws in finals.items()}
     out["dtype"] = dtype

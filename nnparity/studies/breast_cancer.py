@@ -24,6 +24,21 @@ def _spec(n: int, eta: float, epochs: int) -> S.Spec:
                                           training=dataclasses.replace(base.training, epochs=epochs)))
 
 
+def _aligned_cell(ctx: Context, data, n: int, eta: float, epochs: int) -> dict:
+    spec = _spec(n, eta, epochs)
+    res = aligned.run(ctx, spec, data, init_weights(spec), epochs, f"breast cancer n={n} eta={eta:g}", dtype="float64",
+                      eval_rows=len(data.x_train), eval_every=epochs)
+    steps = epochs * int(np.ceil(len(data.x_train) / spec.training.batch_size))
+    # The trajectory bound with every step at full relative size (r = 1): an upper bound of rounding alone.
+    bound = tolerance.trajectory_bounds(spec, "float64", spec.training.batch_size, spec.optimizer, [1.0] * steps)[-1]
+    names = [k for k in res if k not in ("weight_gaps", "dtype")]
+    accs = {k: res[k]["curve"][-1]["test_accuracy"] for k in names}
+    return {"aligned": {k: {"test_accuracy": accs[k], "train_accuracy": res[k]["curve"][-1]["train_accuracy"],
+                            "weight_gap": res["weight_gaps"][k]} for k in names},
+            "weight_bound": bound,
+            "agree": len(set(accs.values())) == 1 and all(not (g > bound) for g in res["weight_gaps"].values())}
+
+
 def run(ctx: Context) -> dict:
     widths, etas = ([1, 10], [1e-2]) if ctx.quick else (WIDTHS, ETAS)
     epochs = 5 if ctx.quick else 100
@@ -31,35 +46,31 @@ def run(ctx: Context) -> dict:
     data = datasets.for_spec(S.load("breast_cancer_relu10"), dtype=np.float64)
     arrays = {"x_train": data.x_train.astype(np.float32), "y_train": data.y_train.astype(np.float32),
               "x_test": data.x_test.astype(np.float32), "y_test": data.y_test.astype(np.float32)}
-    native = {}
-    with ctx.task("breast cancer: Keras as the document wrote it", len(widths) * len(etas) * len(seeds)) as advance:
-        for n in widths:
-            for eta in etas:
-                runs = []
-                for seed in seeds:
-                    with ctx.timed("breast-cancer native keras-tensorflow"):
-                        result, _ = ctx.impl("keras-tensorflow").call(
-                            "nnparity.studies.remote:keras_as_document", arrays,
-                            layers=[{"units": n, "activation": "relu", "l2": 0.01}] * 2 + [{"units": 2, "activation": "softmax"}],
-                            loss="categorical_crossentropy", optimizer={"learning_rate": eta}, epochs=epochs, batch_size=100, seed=seed)
-                    runs.append({k: result[k] for k in ("seed", "test_accuracy", "train_accuracy", "test_loss", "seconds")})
-                    advance()
-                native[f"{n}/{eta:g}"] = runs
-    grid = {}
-    for n in widths:
-        for eta in etas:
-            spec = _spec(n, eta, epochs)
-            res = aligned.run(ctx, spec, data, init_weights(spec), epochs, f"breast cancer n={n} eta={eta:g}", dtype="float64",
-                              eval_rows=len(data.x_train), eval_every=epochs)
-            steps = epochs * int(np.ceil(len(data.x_train) / spec.training.batch_size))
-            # The trajectory bound with every step at full relative size (r = 1): an upper bound of rounding alone.
-            bound = tolerance.trajectory_bounds(spec, "float64", spec.training.batch_size, spec.optimizer, [1.0] * steps)[-1]
-            names = [k for k in res if k not in ("weight_gaps", "dtype")]
-            accs = {k: res[k]["curve"][-1]["test_accuracy"] for k in names}
-            grid[f"{n}/{eta:g}"] = {"aligned": {k: {"test_accuracy": accs[k], "train_accuracy": res[k]["curve"][-1]["train_accuracy"],
-                                                    "weight_gap": res["weight_gaps"][k]} for k in names},
-                                    "weight_bound": bound,
-                                    "agree": len(set(accs.values())) == 1 and all(not (g > bound) for g in res["weight_gaps"].values())}
+
+    def native_grid():
+        native = {}
+        with ctx.task("breast cancer: Keras as the document wrote it", len(widths) * len(etas) * len(seeds)) as advance:
+            for n in widths:
+                for eta in etas:
+                    runs = []
+                    for seed in seeds:
+                        with ctx.timed("breast-cancer native keras-tensorflow"):
+                            result, _ = ctx.impl("keras-tensorflow", lane="native").call(
+                                "nnparity.studies.remote:keras_as_document", arrays,
+                                layers=[{"units": n, "activation": "relu", "l2": 0.01}] * 2 + [{"units": 2, "activation": "softmax"}],
+                                loss="categorical_crossentropy", optimizer={"learning_rate": eta}, epochs=epochs, batch_size=100,
+                                seed=seed)
+                        runs.append({k: result[k] for k in ("seed", "test_accuracy", "train_accuracy", "test_loss", "seconds")})
+                        advance()
+                    native[f"{n}/{eta:g}"] = runs
+        return native
+
+    def aligned_grid():
+        return {f"{n}/{eta:g}": _aligned_cell(ctx, data, n, eta, epochs) for n in widths for eta in etas}
+
+    # The native runs train in a worker of their own beside the aligned ones (Context.parallel).
+    done = ctx.parallel({"native": native_grid, "aligned": aligned_grid})
+    native, grid = done["native"], done["aligned"]
     figure = _figure(ctx, widths, etas, native, grid)
     majority = float(np.bincount(data.labels_test).max() / len(data.labels_test))
     one_class = [key for key, cell in grid.items() if cell["aligned"]["numpy"]["test_accuracy"] == majority]

@@ -33,12 +33,13 @@ def _native_keras(ctx, model, arrays, epochs, seeds):
     with ctx.task(f"fashion {model}: Keras as the document wrote it", len(seeds)) as advance:
         for seed in seeds:
             with ctx.timed(f"fashion {model} native keras-tensorflow"):
-                result, _ = ctx.impl("keras-tensorflow").call(
+                result, _ = ctx.impl("keras-tensorflow", lane="native").call(
                     "nnparity.studies.remote:keras_as_document", arrays, layers=MODELS[model]["layers"],
                     loss="sparse_categorical_crossentropy", optimizer="sgd", epochs=epochs, batch_size=None, seed=seed)
             runs.append(result)
             advance()
-    return runs
+    return {"kind": "keras-tensorflow model.fit, as the document wrote it", "runs": runs,
+            "test_accuracy": _stats([r["test_accuracy"] for r in runs]), "test_loss": _stats([r["test_loss"] for r in runs])}
 
 
 def _native_numpy(ctx, spec, epochs, seeds, rows):
@@ -50,36 +51,49 @@ def _native_numpy(ctx, spec, epochs, seeds, rows):
             with ctx.timed("fashion numpy400 native numpy"):
                 runs.append(document_code.fashion_numpy(data.x_train, data.y_train, x_test, y_test, seed, epochs=epochs,
                                                         on_epoch=lambda e: advance()))
-    return runs
+    return {"kind": "the document's NumPy loop (np.random.normal weights, per-sample SGD)", "runs": runs,
+            "test_accuracy": _stats([r["test_accuracy"] for r in runs])}
+
+
+def _aligned(ctx, model, n_train, n_test) -> dict:
+    info = MODELS[model]
+    spec = S.load(info["spec"])
+    data = datasets.for_spec(spec, dtype=np.float64, train_rows=n_train)
+    data = datasets.Data(data.x_train, data.y_train, data.x_test[:n_test], data.y_test[:n_test], data.labels_train,
+                         data.labels_test[:n_test], data.n_classes)
+    return aligned.run(ctx, spec, data, init_weights(spec), _epochs(ctx, model), f"fashion {model}")
+
+
+def _epochs(ctx, model) -> int:
+    return 1 if ctx.quick else MODELS[model]["document"]["epochs"]
 
 
 def run(ctx: Context) -> dict:
+    """The native Keras runs (the longest part) train in a worker of their own while this thread runs
+    the document's NumPy loop and then the aligned runs (``Context.parallel``)."""
     seeds = list(range(ctx.seeds))
     rows = QUICK_ROWS if ctx.quick else None
     f = fashion_mnist.load()
     n_train, n_test = rows or (len(f.x_train), len(f.x_test))
     keras_arrays = {"x_train": (f.x_train[:n_train] / 255.0).astype(np.float32), "y_train": f.y_train[:n_train].astype(np.int64),
                     "x_test": (f.x_test[:n_test] / 255.0).astype(np.float32), "y_test": f.y_test[:n_test].astype(np.int64)}
+    keras_models = [m for m, info in MODELS.items() if info["layers"] is not None]
+
+    def native_keras():
+        return {m: _native_keras(ctx, m, keras_arrays, _epochs(ctx, m), seeds) for m in keras_models}
+
+    def numpy_then_aligned():
+        native = {"numpy400": _native_numpy(ctx, S.load(MODELS["numpy400"]["spec"]), _epochs(ctx, "numpy400"), seeds, rows)}
+        return native, {m: _aligned(ctx, m, n_train, n_test) for m in MODELS}
+
+    done = ctx.parallel({"keras": native_keras, "rest": numpy_then_aligned})
+    natives = {**done["keras"], **done["rest"][0]}
     models = {}
     for model, info in MODELS.items():
-        spec = S.load(info["spec"])
-        epochs = 1 if ctx.quick else info["document"]["epochs"]
-        if info["layers"] is not None:
-            runs = _native_keras(ctx, model, keras_arrays, epochs, seeds)
-            native = {"kind": "keras-tensorflow model.fit, as the document wrote it", "runs": runs,
-                      "test_accuracy": _stats([r["test_accuracy"] for r in runs]), "test_loss": _stats([r["test_loss"] for r in runs])}
-        else:
-            runs = _native_numpy(ctx, spec, epochs, seeds, rows)
-            native = {"kind": "the document's NumPy loop (np.random.normal weights, per-sample SGD)", "runs": runs,
-                      "test_accuracy": _stats([r["test_accuracy"] for r in runs])}
-        doc = info["document"]
+        native, doc = natives[model], info["document"]
         in_band = {k: native[k]["min"] <= doc[k] <= native[k]["max"] for k in ("test_accuracy", "test_loss") if k in doc and k in native}
-        data = datasets.for_spec(spec, dtype=np.float64, train_rows=n_train)
-        data = datasets.Data(data.x_train, data.y_train, data.x_test[:n_test], data.y_test[:n_test], data.labels_train,
-                             data.labels_test[:n_test], data.n_classes)
-        al = aligned.run(ctx, spec, data, init_weights(spec), epochs, f"fashion {model}")
-        models[model] = {"spec": info["spec"], "epochs": epochs, "document": doc, "native": native,
-                         "document_in_band": in_band, "aligned": al}
+        models[model] = {"spec": info["spec"], "epochs": _epochs(ctx, model), "document": doc, "native": native,
+                         "document_in_band": in_band, "aligned": done["rest"][1][model]}
     figures = [_curves(ctx, models), _finals(ctx, models)]
     return {"models": models, "seeds": seeds, "rows": {"train": n_train, "test": n_test}, "figures": figures,
             "notes": ["The band is the min-max over seeds of the native runs; Keras draws its own initial weights and "

@@ -1,0 +1,1 @@
+"""The parity suite the pytest plugin runs against an outside implementation."""

@@ -1,0 +1,156 @@
+"""Implementations with one classic mistake each: ``nnparity check`` must catch every one, naming the
+right check and tensor and, where it applies, giving the right hint. Each is the reference with the
+mistake inside its own network (its layer table or its optimizer); the reference itself is untouched.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from reference import activations
+from reference.implementation import NumpyImplementation
+from reference.network import Network
+from reference.optimizers import Adam, Momentum, Nesterov
+
+
+class _Broken(NumpyImplementation):
+    def build(self, spec, weights, *, dtype, device):
+        net = super().build(spec, weights, dtype=dtype, device=device)
+        self.break_(net)
+        return net
+
+    def break_(self, net: Network) -> None:
+        raise NotImplementedError
+
+
+class WrongActivationDerivative(_Broken):
+    """sigmoid'(z) written as a instead of a (1 - a)."""
+
+    name = "wrong-derivative"
+
+    def break_(self, net):
+        good = activations.ACTIVATIONS["sigmoid"]
+        broken = activations.ActivationFn(good.forward, lambda z, a: a)
+        net._layers = [(k, b, broken if act is good else act, p, l2) for k, b, act, p, l2 in net._layers]
+
+
+class MissingBiasGradient(_Broken):
+    """BP3 forgotten: the bias gradients come back as zeros (and the biases never move)."""
+
+    name = "no-bias-gradient"
+
+    def break_(self, net):
+        original = net.loss_and_grads
+
+        def loss_and_grads(x, y):
+            loss, grads = original(x, y)
+            return loss, [np.zeros_like(g) if name.endswith("bias") else g for name, g in zip(net.names, grads)]
+
+        net.loss_and_grads = loss_and_grads
+
+
+class TransposedKernel(NumpyImplementation):
+    """Hands its kernels back in torch's (out, in) layout."""
+
+    name = "transposed-kernel"
+
+    def weights(self, net):
+        return [w.T.copy() if w.ndim == 2 else w for w in net.weights()]
+
+
+class L2FactorOff(_Broken):
+    """The L2 gradient as l2 W instead of 2 l2 W (the penalty's factor 2 dropped)."""
+
+    name = "l2-factor"
+
+    def break_(self, net):
+        original = net.loss_and_grads
+
+        def loss_and_grads(x, y):
+            loss, grads = original(x, y)
+            for k, _, _, _, l2 in net._layers:
+                if l2:
+                    grads[k] = grads[k] - l2 * net.params[k]
+            return loss, grads
+
+        net.loss_and_grads = loss_and_grads
+
+
+class _NoBiasCorrectionAdam(Adam):
+    def apply(self, w, g, slot):
+        h = self.hyper
+        m, v = slot["m"], slot["v"]
+        m *= h["beta_1"]
+        m += (1 - h["beta_1"]) * g
+        v *= h["beta_2"]
+        v += (1 - h["beta_2"]) * g * g
+        w -= h["learning_rate"] * m / (np.sqrt(v) + h["epsilon"])
+
+
+class AdamWithoutBiasCorrection(_Broken):
+    name = "adam-no-bias-correction"
+
+    def break_(self, net):
+        if type(net.optimizer) is Adam:
+            net.optimizer = _NoBiasCorrectionAdam(**net.optimizer.hyper)
+
+
+class _SignFlippedMomentum(Momentum):
+    def apply(self, w, g, slot):
+        b = slot["b"]
+        b *= -self.hyper["momentum"]  # should be +momentum
+        b += g
+        w -= self.hyper["learning_rate"] * b
+
+
+class MomentumSignError(_Broken):
+    name = "momentum-sign"
+
+    def break_(self, net):
+        if type(net.optimizer) is Momentum:
+            net.optimizer = _SignFlippedMomentum(**net.optimizer.hyper)
+
+
+class UnshiftedSoftmax(_Broken):
+    """softmax as exp(z) / sum exp(z), and the cross-entropy as -log of it: overflows for large logits."""
+
+    name = "unshifted-softmax"
+
+    def break_(self, net):
+        k, b, act, p, l2 = net._layers[-1]
+        if act is activations.ACTIVATIONS["softmax"]:
+            def naive(z):
+                e = np.exp(z)
+                return e / e.sum(axis=-1, keepdims=True)
+
+            net._layers[-1] = (k, b, activations.ActivationFn(naive, None, vjp=act.vjp), p, l2)
+            original = net.loss
+
+            def loss(x, y, trace=None):
+                trace = net.forward(x) if trace is None else trace
+                probabilities = trace[-1][1]
+                if y.ndim == 1:  # sparse labels
+                    y = np.eye(probabilities.shape[-1])[y.astype(int)]
+                with np.errstate(all="ignore"):
+                    data = -np.sum(y * np.log(probabilities)) / len(x) if net.spec.loss.reduction == "mean" else -np.sum(y * np.log(probabilities))
+                return float(data + net._penalty())
+
+            net.loss = loss
+            del original
+
+
+class SkipsFirstStateInit(_Broken):
+    """Momentum and Nesterov that do not keep the first step's buffer: step 2 starts from zero again."""
+
+    name = "skips-first-state"
+
+    def break_(self, net):
+        if type(net.optimizer) in (Momentum, Nesterov):
+            opt = net.optimizer
+            update = opt.update
+
+            def forgetful(params, grads):
+                update(params, grads)
+                if opt.t == 1:
+                    opt.slots = None
+
+            opt.update = forgetful
