@@ -14,16 +14,13 @@ answers and tolerances.
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from nnparity import report, runner
+from nnparity import atomic, report, runner
 from reference import spec as S
 from reference.checks import Case, Judge, check_names, collect, make_case, optimizer_spec
 from reference.errors import UserError
@@ -51,10 +48,8 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 def _save(folder: Path, name: str, arrays: dict) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".npz", dir=folder)
-    os.close(fd)
-    np.savez(tmp, **{k: np.asarray(v) for k, v in arrays.items()})
-    os.replace(tmp, folder / name)
+    with atomic.replacing(folder / name) as tmp:
+        np.savez(tmp, **{k: np.asarray(v) for k, v in arrays.items()})
 
 
 def case_inputs(case: Case) -> dict:

@@ -8,11 +8,10 @@ the divergence catalog (research/divergences.md, ``nnparity divergences``).
 """
 from __future__ import annotations
 
-import dataclasses
 
 import numpy as np
 
-from reference.checks import STEP_OPTIMIZERS, Judge, optimizer_spec
+from reference.checks import Judge, optimizer_spec
 from reference.compare import compare
 from reference.optimizers import Adam, Optimizer, make_optimizer
 
@@ -20,10 +19,10 @@ from reference.optimizers import Adam, Optimizer, make_optimizer
 class _NoBiasCorrection(Adam):
     """Adam with c1 = c2 = 1 (its first steps are then several times too large)."""
 
-    def apply(self, w, g, slot):
+    def apply(self, w, g, slot, s, s2):
         t, self.t = self.t, 10**9  # beta^t underflows to 0: no correction
         try:
-            super().apply(w, g, slot)
+            super().apply(w, g, slot, s, s2)
         finally:
             self.t = t
 

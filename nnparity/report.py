@@ -10,13 +10,13 @@ import json
 import math
 import os
 import platform
-import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
 
 from rich.table import Table
 
+from nnparity import atomic
 from nnparity.console import sci
 from nnparity.runner import Outcome
 
@@ -158,13 +158,6 @@ def jsonable(value):
 
 def write_json(path: Path, data: dict) -> None:
     """Atomically: a reader never sees a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(jsonable(data), f, indent=1, allow_nan=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    text = json.dumps(jsonable(data), indent=1, allow_nan=False) + "\n"
+    with atomic.replacing(path) as tmp:
+        tmp.write_text(text)

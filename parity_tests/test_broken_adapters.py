@@ -6,7 +6,6 @@ Each is the torch adapter with one classic porting mistake. Failures are reporte
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 
 from nnparity import report, runner

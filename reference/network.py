@@ -17,7 +17,8 @@ and the gradient, written as in the documents (Nielsen's BP1-BP4, with rows as s
 * BP4  :math:`\partial C / \partial W^l = a^{l-1\,T} \delta^l + 2 \lambda_l W^l`.
 
 Everything runs in the network's dtype (float64 by default, float32 supported), vectorised over
-the batch.
+the batch. ``step`` writes its gradients and pre-activations into preallocated buffers (``out=``);
+the other methods return fresh arrays, which callers may keep.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ import numpy as np
 
 from reference import weights as W
 from reference.activations import ACTIVATIONS
+from reference.buffers import Buffers
 from reference.losses import LOSSES, reduce, reduction_scale
 from reference.optimizers import make_optimizer
 from reference.spec import Spec
@@ -47,12 +49,14 @@ class Network:
             act = layer.activation
             self._layers.append((i, bias, ACTIVATIONS[act.name], act.params, layer.l2))
             i += 2 if layer.use_bias else 1
+        self._buffers = Buffers()
 
-    def forward(self, x: np.ndarray) -> Trace:
-        """z^l and a^l for every layer."""
+    def forward(self, x: np.ndarray, buffers: Buffers | None = None) -> Trace:
+        """z^l and a^l for every layer (each z^l written into ``buffers`` where given)."""
         trace, a = [], np.asarray(x, dtype=self.dtype)
-        for k, b, act, params, _ in self._layers:
-            z = a @ self.params[k]
+        for l, (k, b, act, params, _) in enumerate(self._layers):
+            out = buffers and buffers.get(("z", l), (len(a), self.params[k].shape[1]), self.dtype)
+            z = np.matmul(a, self.params[k], out=out)
             if b is not None:
                 z += self.params[b]
             a = act.forward(z, **params)
@@ -72,10 +76,12 @@ class Network:
     def _penalty(self):
         return sum(l2 * np.sum(self.params[k] * self.params[k]) for k, _, _, _, l2 in self._layers if l2)
 
-    def loss_and_grads(self, x: np.ndarray, y: np.ndarray) -> tuple[float, W.Weights]:
-        """C and dC/dparam for every parameter, in the canonical order."""
+    def loss_and_grads(self, x: np.ndarray, y: np.ndarray, buffers: Buffers | None = None) -> tuple[float, W.Weights]:
+        """C and dC/dparam for every parameter, in the canonical order (written into ``buffers`` where given,
+        valid until their next use)."""
         x = np.asarray(x, dtype=self.dtype)
-        trace = self.forward(x)
+        buf = (lambda key, like: buffers.get(key, like.shape, self.dtype)) if buffers else (lambda key, like: None)
+        trace = self.forward(x, buffers)
         loss = self.loss(x, y, trace)
         scale = reduction_scale(len(x), self.spec.loss.reduction)
         grads: list[np.ndarray | None] = [None] * len(self.params)
@@ -90,20 +96,21 @@ class Network:
         for l in range(len(self._layers) - 1, -1, -1):
             k, b, _, _, l2 = self._layers[l]
             a_prev = x if l == 0 else trace[l - 1][1]
-            grads[k] = a_prev.T @ delta  # BP4
+            grads[k] = np.matmul(a_prev.T, delta, out=buf(("g", k), self.params[k]))  # BP4
             if l2:
-                grads[k] += (2 * l2) * self.params[k]
+                grads[k] += np.multiply(self.params[k], 2 * l2, out=buf(("l2", k), self.params[k]))
             if b is not None:
-                grads[b] = delta.sum(axis=0)  # BP3
+                grads[b] = delta.sum(axis=0, out=buf(("g", b), self.params[b]))  # BP3
             if l > 0:  # BP2
                 _, _, act, params, _ = self._layers[l - 1]
                 z_prev, a_prev_act = trace[l - 1]
-                delta = act.backward(z_prev, a_prev_act, delta @ self.params[k].T, **params)
+                upstream = np.matmul(delta, self.params[k].T, out=buf(("da", l - 1), a_prev_act))
+                delta = act.backward(z_prev, a_prev_act, upstream, **params)
         return loss, grads
 
     def step(self, x: np.ndarray, y: np.ndarray) -> float:
         """One optimizer step on this batch; returns the loss before the update."""
-        loss, grads = self.loss_and_grads(x, y)
+        loss, grads = self.loss_and_grads(x, y, self._buffers)
         self.optimizer.update(self.params, grads)
         return loss
 

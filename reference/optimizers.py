@@ -9,6 +9,10 @@ Where PyTorch and Keras disagree on a convention, the hyperparameter ``eps_mode`
 ``"keras"`` puts epsilon inside the square root (RMSprop, Adagrad) or uses Keras's "epsilon hat"
 (Adam); ``"torch"`` puts it outside / uses the paper's epsilon. The two cannot be mapped onto each
 other by a constant. The reference's defaults are Keras 3's, the documents' framework.
+
+Each update runs in place, through two scratch arrays per parameter (``out=``), so a training step
+allocates nothing parameter-sized; the operations and their order are those of the formulas, so
+the rounding is the same as the plain expressions'.
 """
 from __future__ import annotations
 
@@ -23,34 +27,51 @@ def _torch_eps(eps_mode: str) -> bool:
     return eps_mode == "torch"
 
 
+def _denominator(v: np.ndarray, eps: float, eps_mode: str, out: np.ndarray) -> np.ndarray:
+    """sqrt(v) + eps (torch) or sqrt(v + eps) (keras), into ``out`` (which may be ``v``)."""
+    if _torch_eps(eps_mode):
+        np.sqrt(v, out=out)
+        out += eps
+    else:
+        np.add(v, eps, out=out)
+        np.sqrt(out, out=out)
+    return out
+
+
 class Optimizer:
-    """Common state: the step counter t and per-parameter slots, created on the first update."""
+    """Common state: the step counter t and per-parameter slots, created on the first update.
+
+    ``apply(w, g, slot, s, s2)`` updates ``w`` in place; ``s`` and ``s2`` are scratch arrays of
+    ``w``'s shape and dtype whose contents it may overwrite."""
 
     def __init__(self, **hyper):
         self.hyper = hyper
         self.t = 0
         self.slots: list[dict[str, np.ndarray]] | None = None
+        self._scratch: list[tuple[np.ndarray, np.ndarray]] | None = None
 
     def update(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
         """Apply one step to ``params`` in place."""
         if self.slots is None:
             self.slots = [self.build(p) for p in params]
+        if self._scratch is None or any(s.shape != p.shape or s.dtype != p.dtype for (s, _), p in zip(self._scratch, params)):
+            self._scratch = [(np.empty_like(p), np.empty_like(p)) for p in params]
         self.t += 1
-        for p, g, slot in zip(params, grads, self.slots):
-            self.apply(p, g, slot)
+        for p, g, slot, (s, s2) in zip(params, grads, self.slots, self._scratch):
+            self.apply(p, g, slot, s, s2)
 
     def build(self, p: np.ndarray) -> dict[str, np.ndarray]:
         return {}
 
-    def apply(self, w: np.ndarray, g: np.ndarray, slot: dict[str, np.ndarray]) -> None:
+    def apply(self, w: np.ndarray, g: np.ndarray, slot: dict[str, np.ndarray], s: np.ndarray, s2: np.ndarray) -> None:
         raise NotImplementedError
 
 
 class SGD(Optimizer):
     r"""Plain gradient descent: :math:`w \leftarrow w - \eta g`."""
 
-    def apply(self, w, g, slot):
-        w -= self.hyper["learning_rate"] * g
+    def apply(self, w, g, slot, s, s2):
+        w -= np.multiply(g, self.hyper["learning_rate"], out=s)
 
 
 class Momentum(Optimizer):
@@ -65,11 +86,11 @@ class Momentum(Optimizer):
     def build(self, p):
         return {"b": np.zeros_like(p)}
 
-    def apply(self, w, g, slot):
+    def apply(self, w, g, slot, s, s2):
         b = slot["b"]
         b *= self.hyper["momentum"]
         b += g
-        w -= self.hyper["learning_rate"] * b
+        w -= np.multiply(b, self.hyper["learning_rate"], out=s)
 
 
 class Nesterov(Momentum):
@@ -80,12 +101,15 @@ class Nesterov(Momentum):
     Keras: :math:`v \leftarrow \mu v - \eta g,\ w \leftarrow w + \mu v - \eta g`, equal for constant :math:`\eta`.
     """
 
-    def apply(self, w, g, slot):
+    def apply(self, w, g, slot, s, s2):
         mu = self.hyper["momentum"]
         b = slot["b"]
         b *= mu
         b += g
-        w -= self.hyper["learning_rate"] * (g + mu * b)
+        np.multiply(b, mu, out=s)
+        s += g
+        s *= self.hyper["learning_rate"]
+        w -= s
 
 
 class Adagrad(Optimizer):
@@ -99,11 +123,13 @@ class Adagrad(Optimizer):
     def build(self, p):
         return {"acc": np.full_like(p, self.hyper["initial_accumulator"])}
 
-    def apply(self, w, g, slot):
+    def apply(self, w, g, slot, s, s2):
         acc, eps = slot["acc"], self.hyper["epsilon"]
-        acc += g * g
-        denom = np.sqrt(acc) + eps if _torch_eps(self.hyper["eps_mode"]) else np.sqrt(acc + eps)
-        w -= self.hyper["learning_rate"] * g / denom
+        acc += np.multiply(g, g, out=s)
+        _denominator(acc, eps, self.hyper["eps_mode"], out=s)
+        np.multiply(g, self.hyper["learning_rate"], out=s2)
+        s2 /= s
+        w -= s2
 
 
 class RMSprop(Optimizer):
@@ -130,25 +156,29 @@ class RMSprop(Optimizer):
             slot["b"] = np.zeros_like(p)
         return slot
 
-    def apply(self, w, g, slot):
+    def apply(self, w, g, slot, s, s2):
         rho, eps, lr = self.hyper["rho"], self.hyper["epsilon"], self.hyper["learning_rate"]
         v = slot["v"]
         v *= rho
-        v += (1 - rho) * g * g
-        s = v
+        np.multiply(g, 1 - rho, out=s)
+        s *= g
+        v += s
+        variance = v
         if self.hyper["centered"]:
             mean_g = slot["mean_g"]
             mean_g *= rho
-            mean_g += (1 - rho) * g
-            s = v - mean_g * mean_g
-        d = np.sqrt(s) + eps if _torch_eps(self.hyper["eps_mode"]) else np.sqrt(s + eps)
+            mean_g += np.multiply(g, 1 - rho, out=s)
+            variance = np.subtract(v, np.multiply(mean_g, mean_g, out=s), out=s)
+        d = _denominator(variance, eps, self.hyper["eps_mode"], out=s)
         if self.hyper["momentum"] > 0:
             b = slot["b"]
             b *= self.hyper["momentum"]
-            b += g / d
-            w -= lr * b
+            b += np.divide(g, d, out=s2)
+            w -= np.multiply(b, lr, out=s)
         else:
-            w -= lr * g / d
+            np.multiply(g, lr, out=s2)
+            s2 /= d
+            w -= s2
 
 
 class Adam(Optimizer):
@@ -168,19 +198,27 @@ class Adam(Optimizer):
     def build(self, p):
         return {"m": np.zeros_like(p), "v": np.zeros_like(p)}
 
-    def apply(self, w, g, slot):
+    def apply(self, w, g, slot, s, s2):
         h, t = self.hyper, self.t
         m, v = slot["m"], slot["v"]
         m *= h["beta_1"]
-        m += (1 - h["beta_1"]) * g
+        m += np.multiply(g, 1 - h["beta_1"], out=s)
         v *= h["beta_2"]
-        v += (1 - h["beta_2"]) * g * g
+        np.multiply(g, 1 - h["beta_2"], out=s)
+        s *= g
+        v += s
         c1 = 1 - h["beta_1"] ** t
         c2 = 1 - h["beta_2"] ** t
+        np.sqrt(v, out=s)
         if _torch_eps(h["eps_mode"]):
-            w -= (h["learning_rate"] / c1) * m / (np.sqrt(v) / math.sqrt(c2) + h["epsilon"])
+            s /= math.sqrt(c2)
+            step = h["learning_rate"] / c1
         else:
-            w -= (h["learning_rate"] * math.sqrt(c2) / c1) * m / (np.sqrt(v) + h["epsilon"])
+            step = h["learning_rate"] * math.sqrt(c2) / c1
+        s += h["epsilon"]
+        np.multiply(m, step, out=s2)
+        s2 /= s
+        w -= s2
 
 
 class AdamW(Adam):
@@ -191,9 +229,9 @@ class AdamW(Adam):
     with the gradient g computed at the weights before the decay (torch ``AdamW``, Keras ``AdamW``).
     """
 
-    def apply(self, w, g, slot):
+    def apply(self, w, g, slot, s, s2):
         w *= 1 - self.hyper["learning_rate"] * self.hyper["weight_decay"]
-        super().apply(w, g, slot)
+        super().apply(w, g, slot, s, s2)
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {

@@ -1,7 +1,7 @@
 r"""Training throughput per implementation: one epoch of forward + backward + optimizer step.
 
-Every implementation trains in a fresh process of its own (the reference too), one at a time, with
-the machine's default threading, on identical data, weights and batches. Each figure is the median
+Every implementation trains in a process of its own (the reference too), one at a time, with the
+machine's default threading, on identical data, weights and batches. Each figure is the median
 of the timed repeats, with their spread (min - max); throughput is samples / median seconds and the
 achieved rate is ``flops.training_step`` x steps / median seconds, also given as a fraction of the
 matmul peak measured in the same run (``peak.py``).
@@ -73,31 +73,56 @@ def inputs(spec: S.Spec, dtype: str, rows: int | None) -> dict:
     return {"x": data.x_train, "y": data.y_train, "order": order, **{f"w{i}": w for i, w in enumerate(weights)}}
 
 
-def measure(spec: S.Spec, impl: str, batches: list[int], dtypes: list[str], device: str, rows: int | None,
+def measure(spec: S.Spec, impls: list[str], batches: list[int], dtypes: list[str], device: str, rows: int | None,
             repeats: int, peak: dict, advance=lambda: None, timeout: float = 1800.0) -> list[Timing]:
-    """One implementation's timings for every (dtype, batch); an implementation that cannot run, or fails,
-    gives timings with ``error`` set and the others still run."""
-    worker, out = process(impl), []
+    """Every implementation's timings for every (dtype, batch), the repeats interleaved: round r times
+    each implementation once, in an order rotated from round to round, so that a slow spell of a shared
+    machine lands on all of them rather than on whichever ran then (measured: the same epoch varies
+    by up to 2x from minute to minute here). An implementation that cannot run, or fails, gives
+    timings with ``error`` set and the others still run. ``advance`` is called per timed epoch."""
+    workers = {name: process(name) for name in impls}
+    out: list[Timing] = []
+    try:
+        why = {name: _unavailable(w, device) for name, w in workers.items()}
+        for dtype in dtypes:
+            arrays = inputs(spec, dtype, rows)
+            for name in impls:
+                why[name] = why[name] or _try(workers[name], "nnparity.bench.remote:load", arrays, timeout, key=dtype)
+            for batch in batches:
+                cells = {name: Timing(name, batch, dtype, device, flops_per_step=flops.training_step(spec, batch),
+                                      peak_gflops=peak.get(dtype, {}).get("peak"), error=why[name]) for name in impls}
+                kwargs = dict(key=dtype, spec=S.to_dict(spec), dtype=dtype, device=device, batch_size=batch,
+                              n_weights=sum(k.startswith("w") for k in arrays))
+                for r in range(repeats):
+                    for name in impls[r % len(impls):] + impls[: r % len(impls)]:
+                        t = cells[name]
+                        if t.error is None:
+                            result = _try(workers[name], "nnparity.bench.remote:time_epoch", {}, timeout, warmup=r == 0, **kwargs)
+                            if isinstance(result, str):
+                                t.error, t.seconds = result, []
+                            else:
+                                t.seconds.append(result["seconds"])
+                                t.steps = result["steps"]
+                                t.warmup_seconds = result["warmup_seconds"] or t.warmup_seconds
+                        advance()
+                out += cells.values()
+    finally:
+        for w in workers.values():
+            w.close()
+    return out
+
+
+def _unavailable(worker, device: str) -> str | None:
     try:
         hello = worker.hello()
-        why = hello.get("available") or (None if device in hello.get("devices", ["cpu"]) else f"no {device} device")
-        for dtype in dtypes:
-            arrays = inputs(spec, dtype, rows) if why is None else {}
-            for batch in batches:
-                t = Timing(impl, batch, dtype, device, flops_per_step=flops.training_step(spec, batch),
-                           peak_gflops=peak.get(dtype, {}).get("peak"))
-                if why is not None:
-                    t.error = why
-                else:
-                    try:
-                        result, _ = worker.call("nnparity.bench.remote:time_training", arrays, spec=S.to_dict(spec),
-                                                dtype=dtype, device=device, batch_size=batch, repeats=repeats,
-                                                n_weights=sum(k.startswith("w") for k in arrays), timeout=timeout)
-                        t.seconds, t.warmup_seconds, t.steps = result["seconds"], result["warmup_seconds"], result["steps"]
-                    except Exception as exc:  # one implementation's failure is its own row
-                        t.error = str(exc).splitlines()[0]
-                out.append(t)
-                advance()
-    finally:
-        worker.close()
-    return out
+    except Exception as exc:
+        return str(exc).splitlines()[0]
+    return hello.get("available") or (None if device in hello.get("devices", ["cpu"]) else f"no {device} device")
+
+
+def _try(worker, fn: str, arrays: dict, timeout: float, **kwargs):
+    """The call's result, or the first line of its error (one implementation's failure is its own row)."""
+    try:
+        return worker.call(fn, arrays, timeout=timeout, **kwargs)[0] or None
+    except Exception as exc:
+        return str(exc).splitlines()[0]

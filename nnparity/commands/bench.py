@@ -77,7 +77,7 @@ def _options(args) -> dict:
     batches = args.batch or [32, 256]
     if any(b < 1 for b in batches):
         raise UserError(f"--batch {min(batches)}: a batch needs at least 1 row.")
-    repeats = args.repeats or (QUICK["repeats"] if args.quick else 3)
+    repeats = args.repeats or (QUICK["repeats"] if args.quick else 5)
     if repeats < 1:
         raise UserError(f"--repeats {repeats}: need at least 1 timed repeat.")
     rows = args.rows or (QUICK["rows"] if args.quick else None)
@@ -98,14 +98,10 @@ def run(args) -> int:
     with out.status(f"measuring the {o['device']} matmul peak ..."):
         p = peak.measure(o["device"], size=QUICK["peak_size"] if args.quick else peak.SIZE)
     out.print(_peak_line(p))
-    timings = []
-    with Progress(TextColumn("bench"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.description}"),
-                  console=out, transient=True) as bar:
-        task = bar.add_task("", total=len(o["impls"]) * len(o["dtypes"]) * len(o["batches"]))
-        for impl in o["impls"]:
-            bar.update(task, description=impl)
-            timings += training.measure(spec, impl, o["batches"], o["dtypes"], o["device"], o["rows"], o["repeats"], p["gflops"],
-                                        advance=lambda: bar.update(task, advance=1))
+    with Progress(TextColumn("bench"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=out, transient=True) as bar:
+        task = bar.add_task("", total=len(o["impls"]) * len(o["dtypes"]) * len(o["batches"]) * o["repeats"])
+        timings = training.measure(spec, o["impls"], o["batches"], o["dtypes"], o["device"], o["rows"], o["repeats"], p["gflops"],
+                                   advance=lambda: bar.update(task, advance=1))
     timings = [t.to_json() for t in timings]
     ratios(timings)
     rows = next((t["steps"] * t["batch"] for t in timings if t.get("steps")), o["rows"])
@@ -140,7 +136,7 @@ def add_parser(sub) -> None:
     p.add_argument("--batch", action="append", type=int, help="batch size (repeatable; default 32 and 256)")
     p.add_argument("--dtype", action="append", help="float32 and/or float64 (default float32)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    p.add_argument("--repeats", type=int, default=None, help="timed epochs per case after the warm-up (default 3; 2 with --quick)")
+    p.add_argument("--repeats", type=int, default=None, help="timed epochs per case, interleaved across implementations (default 5; 2 with --quick)")
     p.add_argument("--rows", type=int, default=None, help="training rows per epoch (default: all; 2048 with --quick)")
     p.add_argument("--quick", action="store_true", help="a small run that checks the benchmark works (what the tests run)")
     p.add_argument("--parity", action="store_true", help="also time the default parity matrix and say where its time goes")

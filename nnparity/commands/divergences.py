@@ -10,7 +10,6 @@ from nnparity import registry, report
 from nnparity.console import out, sci
 from nnparity.divergences import Measured, catalog, measure
 from reference.errors import UserError
-from reference.worker import WorkerError
 
 
 START_SHOWN = 1e-12  # below this, the two sides' starting outputs differ only by rounding

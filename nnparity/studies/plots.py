@@ -1,8 +1,6 @@
 """The figures of the reproductions (matplotlib, written as PNG beside each study's JSON)."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -10,6 +8,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+from nnparity import atomic  # noqa: E402
 
 COLORS = {"numpy": "#1f77b4", "torch": "#d62728", "keras-tensorflow": "#2ca02c", "keras-jax": "#9467bd",
           "keras-torch": "#8c564b", "keras (native)": "#7f7f7f", "document": "#000000"}
@@ -23,15 +23,12 @@ def figure(ncols: int = 1, nrows: int = 1, width: float = 5.0, height: float = 4
 def save(fig, path: Path) -> str:
     """Atomically, so a half-written PNG never replaces a good one; returns the file name."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.tight_layout()
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
+        with atomic.replacing(path) as tmp:
+            fig.tight_layout()
+            fig.savefig(tmp, dpi=110, format="png")
     finally:
         plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)
     return path.name
 
 

@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
+from nnparity import atomic
 from nnparity.studies.catalog import STUDIES
 
 HEADER = """# Reproductions
@@ -35,8 +34,7 @@ def render(results_dir: Path) -> str:
 
 def write(results_dir: Path) -> Path:
     path = results_dir / "README.md"
-    fd, tmp = tempfile.mkstemp(prefix=".README.", suffix=".md", dir=results_dir)
-    with os.fdopen(fd, "w") as f:
-        f.write(render(results_dir))
-    os.replace(tmp, path)
+    text = render(results_dir)
+    with atomic.replacing(path) as tmp:
+        tmp.write_text(text)
     return path

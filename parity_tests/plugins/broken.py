@@ -76,7 +76,7 @@ class L2FactorOff(_Broken):
 
 
 class _NoBiasCorrectionAdam(Adam):
-    def apply(self, w, g, slot):
+    def apply(self, w, g, slot, s, s2):
         h = self.hyper
         m, v = slot["m"], slot["v"]
         m *= h["beta_1"]
@@ -95,7 +95,7 @@ class AdamWithoutBiasCorrection(_Broken):
 
 
 class _SignFlippedMomentum(Momentum):
-    def apply(self, w, g, slot):
+    def apply(self, w, g, slot, s, s2):
         b = slot["b"]
         b *= -self.hyper["momentum"]  # should be +momentum
         b += g
