@@ -11,8 +11,9 @@ HEADER = """# Reproductions
 
 Written by `nnparity reproduce STUDY` (this file by every run of it, from the JSON beside each study).
 Each `STUDY/results.json` holds the numbers and their provenance: command, git commit, package
-versions, seeds, machine, date and wall time per framework. Regenerate one with the command shown
-in its section.
+versions, seeds, machine, date and wall time per framework. Each section gives the study's wall
+time, then each framework's own training seconds: frameworks train concurrently (one process each),
+so these can add up to more than the wall time. Rerun a study with the command in its section.
 """
 
 
@@ -27,7 +28,8 @@ def render(results_dir: Path) -> str:
         p = data["provenance"]
         timing = ", ".join(f"{k} {v:.0f} s" for k, v in p.get("seconds_by_framework", {}).items())
         parts.append(f"## {module.TITLE}\n\n`{p['command']}` ({'quick' if p.get('quick') else 'full'} run, {p.get('date', '?')}, "
-                     f"{p['wall_seconds']:.0f} s{'; ' + timing if timing else ''}; commit {str(p.get('git_commit'))[:10]})\n\n"
+                     f"{p['wall_seconds']:.0f} s{'; ' + timing if timing else ''}; commit {str(p.get('git_commit'))[:10]}); "
+                     f"rerun this study alone with `nnparity reproduce {name}`.\n\n"
                      + module.markdown(data["results"]))
     return "\n".join(parts)
 
