@@ -135,3 +135,13 @@ def test_a_tampered_or_truncated_file_is_a_clear_error(exported, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "nnparity.cli", "golden", "verify", str(d), "--impl", "numpy"],
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 2 and "SHA-256 mismatch (truncated" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("cls, tensor", [(broken.MissingBiasGradient, "layers[1].bias"), (broken.L2FactorOff, "layers[1].kernel")],
+                         ids=["no-bias-gradient", "l2-factor"])
+def test_a_gradient_mistake_also_derails_training_and_is_a_failure_not_an_error(cls, tensor):
+    """``step`` takes its gradients from the same ``loss_and_grads`` (with its buffers): the mistake must
+    show in the trajectory as a FAIL on the right tensor, never crash the check."""
+    o = run(cls(), "digits_sigmoid50", ["trajectory"], dtypes=("float64",))["float64:trajectory"]
+    assert o.status == "fail", o.message
+    assert (o.failure["tensor"], o.failure["step"]) == (tensor, 0), o.failure

@@ -22,6 +22,17 @@ class _Broken(NumpyImplementation):
         raise NotImplementedError
 
 
+def _corrupt_gradients(net: Network, corrupt) -> None:
+    """Every gradient ``loss_and_grads`` returns (``step`` uses it too) passes through ``corrupt(grads)``."""
+    original = net.loss_and_grads
+
+    def loss_and_grads(x, y, *buffers):
+        loss, grads = original(x, y, *buffers)
+        return loss, corrupt(grads)
+
+    net.loss_and_grads = loss_and_grads
+
+
 class WrongActivationDerivative(_Broken):
     """sigmoid'(z) written as a instead of a (1 - a)."""
 
@@ -39,13 +50,7 @@ class MissingBiasGradient(_Broken):
     name = "no-bias-gradient"
 
     def break_(self, net):
-        original = net.loss_and_grads
-
-        def loss_and_grads(x, y):
-            loss, grads = original(x, y)
-            return loss, [np.zeros_like(g) if name.endswith("bias") else g for name, g in zip(net.names, grads)]
-
-        net.loss_and_grads = loss_and_grads
+        _corrupt_gradients(net, lambda grads: [np.zeros_like(g) if name.endswith("bias") else g for name, g in zip(net.names, grads)])
 
 
 class TransposedKernel(NumpyImplementation):
@@ -63,16 +68,13 @@ class L2FactorOff(_Broken):
     name = "l2-factor"
 
     def break_(self, net):
-        original = net.loss_and_grads
-
-        def loss_and_grads(x, y):
-            loss, grads = original(x, y)
+        def drop_half(grads):
             for k, _, _, _, l2 in net._layers:
                 if l2:
                     grads[k] = grads[k] - l2 * net.params[k]
-            return loss, grads
+            return grads
 
-        net.loss_and_grads = loss_and_grads
+        _corrupt_gradients(net, drop_half)
 
 
 class _NoBiasCorrectionAdam(Adam):
