@@ -43,10 +43,6 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _write_json(path: Path, data: dict) -> None:
-    report.write_json(path, data)
-
-
 def _save(folder: Path, name: str, arrays: dict) -> None:
     with atomic.replacing(folder / name) as tmp:
         np.savez(tmp, **{k: np.asarray(v) for k, v in arrays.items()})
@@ -92,7 +88,7 @@ def export_case(spec: S.Spec, dtype: str, directory: Path, steps: int) -> str:
     manifest = {"format": FORMAT, "case": name, "spec": S.to_dict(spec), "dtype": dtype, "device": "cpu",
                 "tensor_names": case.names, "n_batches": len(case.batches), "checks": checks,
                 "files": {f: {"sha256": _sha256(folder / f), "bytes": (folder / f).stat().st_size} for f in files}}
-    _write_json(folder / "manifest.json", manifest)
+    report.write_json(folder / "manifest.json", manifest)
     return name
 
 
@@ -104,7 +100,7 @@ def export(directory: Path, specs: list[str], dtypes: list[str], steps: int, pro
         for dtype in dtypes:
             names.append(export_case(S.load(spec_name), dtype, directory, steps))
             progress(names[-1])
-    _write_json(directory / "index.json", {"format": FORMAT, "cases": names,
+    report.write_json(directory / "index.json", {"format": FORMAT, "cases": names,
                                             "provenance": report.provenance(f"nnparity golden export {directory}")})
     return names
 

@@ -55,7 +55,7 @@ class Network:
         """z^l and a^l for every layer (each z^l written into ``buffers`` where given)."""
         trace, a = [], np.asarray(x, dtype=self.dtype)
         for l, (k, b, act, params, _) in enumerate(self._layers):
-            out = buffers and buffers.get(("z", l), (len(a), self.params[k].shape[1]), self.dtype)
+            out = None if buffers is None else buffers.get(("z", l), (len(a), self.params[k].shape[1]), self.dtype)
             z = np.matmul(a, self.params[k], out=out)
             if b is not None:
                 z += self.params[b]
@@ -80,7 +80,7 @@ class Network:
         """C and dC/dparam for every parameter, in the canonical order (written into ``buffers`` where given,
         valid until their next use)."""
         x = np.asarray(x, dtype=self.dtype)
-        buf = (lambda key, like: buffers.get(key, like.shape, self.dtype)) if buffers else (lambda key, like: None)
+        buf = (lambda key, like: None) if buffers is None else (lambda key, like: buffers.get(key, like.shape, self.dtype))
         trace = self.forward(x, buffers)
         loss = self.loss(x, y, trace)
         scale = reduction_scale(len(x), self.spec.loss.reduction)

@@ -22,6 +22,12 @@ class _Broken(NumpyImplementation):
         raise NotImplementedError
 
 
+def _replace_optimizer(net: Network, kind: type, broken: type) -> None:
+    """Where ``net``'s optimizer is exactly ``kind``, it becomes ``broken`` with the same hyperparameters."""
+    if type(net.optimizer) is kind:
+        net.optimizer = broken(**net.optimizer.hyper)
+
+
 def _corrupt_gradients(net: Network, corrupt) -> None:
     """Every gradient ``loss_and_grads`` returns (``step`` uses it too) passes through ``corrupt(grads)``."""
     original = net.loss_and_grads
@@ -92,8 +98,7 @@ class AdamWithoutBiasCorrection(_Broken):
     name = "adam-no-bias-correction"
 
     def break_(self, net):
-        if type(net.optimizer) is Adam:
-            net.optimizer = _NoBiasCorrectionAdam(**net.optimizer.hyper)
+        _replace_optimizer(net, Adam, _NoBiasCorrectionAdam)
 
 
 class _SignFlippedMomentum(Momentum):
@@ -108,8 +113,7 @@ class MomentumSignError(_Broken):
     name = "momentum-sign"
 
     def break_(self, net):
-        if type(net.optimizer) is Momentum:
-            net.optimizer = _SignFlippedMomentum(**net.optimizer.hyper)
+        _replace_optimizer(net, Momentum, _SignFlippedMomentum)
 
 
 class UnshiftedSoftmax(_Broken):
@@ -125,7 +129,6 @@ class UnshiftedSoftmax(_Broken):
                 return e / e.sum(axis=-1, keepdims=True)
 
             net._layers[-1] = (k, b, activations.ActivationFn(naive, None, vjp=act.vjp), p, l2)
-            original = net.loss
 
             def loss(x, y, trace=None):
                 trace = net.forward(x) if trace is None else trace
@@ -137,7 +140,6 @@ class UnshiftedSoftmax(_Broken):
                 return float(data + net._penalty())
 
             net.loss = loss
-            del original
 
 
 class SkipsFirstStateInit(_Broken):
