@@ -123,8 +123,10 @@ def provenance(command: str) -> dict:
     here = Path(__file__).resolve().parent
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=here).stdout.strip() or None
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
-                                    timeout=5, cwd=here).stdout.strip())
+        # dirty: the code differs from the commit. Not results/: the command's own outputs there (and
+        # an earlier run's) are what it writes, not what it ran.
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":(top)", ":(top,exclude)results"],
+                                    capture_output=True, text=True, timeout=5, cwd=here).stdout.strip())
     except (OSError, subprocess.SubprocessError):
         commit, dirty = None, None
     return {"command": command, "git_commit": commit, "git_dirty": dirty, "versions": versions, "python": platform.python_version(),

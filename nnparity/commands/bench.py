@@ -95,6 +95,7 @@ def _options(args) -> dict:
 def run(args) -> int:
     o = _options(args)
     spec, started = o["spec"], time.perf_counter()
+    meta = report.provenance("nnparity " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["bench"] else "nnparity bench")
     with out.status(f"measuring the {o['device']} matmul peak ..."):
         p = peak.measure(o["device"], size=QUICK["peak_size"] if args.quick else peak.SIZE)
     out.print(_peak_line(p))
@@ -117,7 +118,6 @@ def run(args) -> int:
             profile = parity_profile.profile(progress=lambda _: bar.update(task, advance=1))
         out.print(_parity_table(profile))
         figures.append(plot.parity_breakdown(profile, folder / f"{stem}-parity.png"))
-    meta = report.provenance("nnparity " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["bench"] else "nnparity bench")
     meta.update(wall_seconds=round(time.perf_counter() - started, 1), quick=args.quick)
     path = folder / f"{stem}.json"
     report.write_json(path, {"provenance": meta, "spec": spec.name, "device": o["device"], "rows": rows, "repeats": o["repeats"],
