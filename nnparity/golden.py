@@ -22,7 +22,8 @@ import numpy as np
 
 from nnparity import atomic, report, runner
 from reference import spec as S
-from reference.checks import Case, Judge, check_names, collect, make_case, optimizer_spec
+from reference.checks import Case, check_names, collect, make_case, optimizer_spec
+from reference.judge import Judge
 from reference.errors import UserError
 from reference.implementation import NumpyImplementation
 

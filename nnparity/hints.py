@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference.checks import Judge, optimizer_spec
+from reference.checks import optimizer_spec
+from reference.judge import Judge
 from reference.compare import compare
 from reference.optimizers import Adam, Optimizer, make_optimizer
 

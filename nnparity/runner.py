@@ -17,7 +17,8 @@ from typing import Callable
 from nnparity import hints
 from reference import spec as S
 from reference import tolerance as T
-from reference.checks import TRAJECTORY_STEPS, CheckResult, Judge, check_names, make_case, optimizer_spec
+from reference.checks import TRAJECTORY_STEPS, check_names, make_case, optimizer_spec
+from reference.judge import CheckResult, Judge
 from reference.worker import WorkerError
 
 
