@@ -118,62 +118,23 @@ def run(sel: Selection, make_impl: Callable[[str], object], progress: Callable[[
     from it, added to it, and left open; the caller closes them (``close_pool``). ``stats`` receives where
     the time went: the main thread's case preparation, and each implementation's start-up (``nnparity bench --parity``)."""
     single_thread()
-    instances = []
-    for name in sel.impls:
-        for k in range(max(1, sel.shards.get(name, 1))):
-            if pool is not None and (name, k) not in pool:
-                pool[name, k] = make_impl(name)
-            instances.append((name, k, pool[name, k] if pool is not None else make_impl(name)))
+    instances = _instances(sel, make_impl, pool)
     queues = {(name, k): queue.Queue() for name, k, _ in instances}
     outcomes: list[Outcome] = []
     lock = threading.Lock()
     timings: dict[str, dict] = {}
-    preparing = 0.0
 
-    def serve(name: str, k: int, impl) -> None:
-        started = time.perf_counter()
-        try:
-            hello = impl.hello()
-        except Exception as exc:
-            hello = {"available": f"could not start: {exc}", "devices": []}
-        timings[f"{name}#{k}"] = {"startup_seconds": time.perf_counter() - started}
-        while (judge := queues[name, k].get()) is not None:
-            case = judge.case
-            why = hello.get("available")
-            if why is None and case.device not in hello.get("devices", ["cpu"]):
-                why = f"no {case.device} device for {name} here"
-            earlier: dict[str, Outcome] = {}
-            for check in sel.checks:
-                if why is not None:
-                    o = Outcome(case.spec.name, name, case.dtype, case.device, check, "skip", message=why)
-                else:
-                    o = _one(judge, impl, name, check, timeout, earlier)
-                earlier[check] = o
-                with lock:
-                    outcomes.append(o)
-                    progress(o)
-            if hasattr(impl, "release"):
-                try:
-                    impl.release(case)
-                except Exception:  # a dead worker forgets by itself
-                    pass
+    def record(o: Outcome) -> None:
+        with lock:
+            outcomes.append(o)
+            progress(o)
 
-    threads = [threading.Thread(target=serve, args=item, daemon=True) for item in instances]
+    threads = [threading.Thread(target=_serve, args=(name, k, impl, queues[name, k], sel, timeout, record, timings), daemon=True)
+               for name, k, impl in instances]
     for t in threads:
         t.start()
-    n_shards = {name: max(1, sel.shards.get(name, 1)) for name in sel.impls}
     try:
-        n = 0
-        for spec_name in sel.specs:
-            spec = S.load(spec_name)
-            for device in sel.devices:
-                for dtype in sel.dtypes:
-                    started = time.perf_counter()
-                    judge = Judge(make_case(spec, dtype, device, steps=sel.steps)).prepare(sel.checks)
-                    preparing += time.perf_counter() - started
-                    for name in sel.impls:
-                        queues[name, n % n_shards[name]].put(judge)
-                    n += 1
+        preparing = _feed(sel, queues)
     finally:
         for q in queues.values():
             q.put(None)
@@ -188,6 +149,65 @@ def run(sel: Selection, make_impl: Callable[[str], object], progress: Callable[[
     order = {(s, d, t, i, c): n for n, (s, d, t, i, c) in enumerate(
         (s, d, t, i, c) for s in sel.specs for d in sel.devices for t in sel.dtypes for i in sel.impls for c in sel.checks)}
     return sorted(outcomes, key=lambda o: order[o.spec, o.device, o.dtype, o.impl, o.check])
+
+
+def _instances(sel: Selection, make_impl, pool: dict | None) -> list[tuple[str, int, object]]:
+    """(name, shard, implementation) for every worker the selection needs, from ``pool`` where it has them."""
+    out = []
+    for name in sel.impls:
+        for k in range(max(1, sel.shards.get(name, 1))):
+            if pool is not None and (name, k) not in pool:
+                pool[name, k] = make_impl(name)
+            out.append((name, k, pool[name, k] if pool is not None else make_impl(name)))
+    return out
+
+
+def _feed(sel: Selection, queues: dict) -> float:
+    """Build each case and its reference answers once, in the main thread, and hand them to every
+    implementation (its shards in turn); the seconds this took."""
+    n_shards = {name: max(1, sel.shards.get(name, 1)) for name in sel.impls}
+    preparing, n = 0.0, 0
+    for spec_name in sel.specs:
+        spec = S.load(spec_name)
+        for device in sel.devices:
+            for dtype in sel.dtypes:
+                started = time.perf_counter()
+                judge = Judge(make_case(spec, dtype, device, steps=sel.steps)).prepare(sel.checks)
+                preparing += time.perf_counter() - started
+                for name in sel.impls:
+                    queues[name, n % n_shards[name]].put(judge)
+                n += 1
+    return preparing
+
+
+def _serve(name: str, k: int, impl, cases: queue.Queue, sel: Selection, timeout: float | None,
+           record: Callable[[Outcome], None], timings: dict) -> None:
+    """One implementation shard's thread: start it, then run every check of each case it is handed
+    until it is handed None. A missing implementation or device makes each of its cells a skip."""
+    started = time.perf_counter()
+    try:
+        hello = impl.hello()
+    except Exception as exc:
+        hello = {"available": f"could not start: {exc}", "devices": []}
+    timings[f"{name}#{k}"] = {"startup_seconds": time.perf_counter() - started}
+    while (judge := cases.get()) is not None:
+        case = judge.case
+        why = hello.get("available")
+        if why is None and case.device not in hello.get("devices", ["cpu"]):
+            why = f"no {case.device} device for {name} here"
+        earlier: dict[str, Outcome] = {}
+        for check in sel.checks:
+            if why is not None:
+                o = Outcome(case.spec.name, name, case.dtype, case.device, check, "skip", message=why)
+            else:
+                o = _one(judge, impl, name, check, timeout, earlier)
+            earlier[check] = o
+            record(o)
+        if hasattr(impl, "release"):
+            try:
+                impl.release(case)
+            except Exception:  # a dead worker forgets by itself
+                pass
 
 
 CPU: dict[str, float | None] = {}  # worker CPU seconds of the last run, per implementation shard
