@@ -107,6 +107,9 @@ class Selection:
     # matrix is CPU-bound on two cores, and a second keras-jax worker cost 19 s more CPU than it saved.
     shards: dict[str, int] = field(default_factory=dict)
 
+    def shard_count(self, name: str) -> int:
+        return max(1, self.shards.get(name, 1))
+
 
 def run(sel: Selection, make_impl: Callable[[str], object], progress: Callable[[Outcome], None] = lambda o: None,
         timeout: float | None = None, pool: dict | None = None, stats: dict | None = None) -> list[Outcome]:
@@ -155,7 +158,7 @@ def _instances(sel: Selection, make_impl, pool: dict | None) -> list[tuple[str, 
     """(name, shard, implementation) for every worker the selection needs, from ``pool`` where it has them."""
     out = []
     for name in sel.impls:
-        for k in range(max(1, sel.shards.get(name, 1))):
+        for k in range(sel.shard_count(name)):
             if pool is not None and (name, k) not in pool:
                 pool[name, k] = make_impl(name)
             out.append((name, k, pool[name, k] if pool is not None else make_impl(name)))
@@ -165,7 +168,6 @@ def _instances(sel: Selection, make_impl, pool: dict | None) -> list[tuple[str, 
 def _feed(sel: Selection, queues: dict) -> float:
     """Build each case and its reference answers once, in the main thread, and hand them to every
     implementation (its shards in turn); the seconds this took."""
-    n_shards = {name: max(1, sel.shards.get(name, 1)) for name in sel.impls}
     preparing, n = 0.0, 0
     for spec_name in sel.specs:
         spec = S.load(spec_name)
@@ -175,7 +177,7 @@ def _feed(sel: Selection, queues: dict) -> float:
                 judge = Judge(make_case(spec, dtype, device, steps=sel.steps)).prepare(sel.checks)
                 preparing += time.perf_counter() - started
                 for name in sel.impls:
-                    queues[name, n % n_shards[name]].put(judge)
+                    queues[name, n % sel.shard_count(name)].put(judge)
                 n += 1
     return preparing
 

@@ -42,6 +42,7 @@ def train_remote(impl, arrays: dict, spec: dict, n_weights: int, batch_size: int
     return {}, out
 
 
+@cache
 def _case():
     spec = S.load(SPEC)
     data = datasets.for_spec(spec, dtype=np.float64)
@@ -69,7 +70,7 @@ def _reference() -> tuple[list[str], list[np.ndarray], list[float]]:
 def _bound(dtype: str) -> float:
     if dtype == "float64":
         return FLOAT64_TOLERANCE
-    spec = S.load(SPEC)
+    spec = _case()[0]
     return trajectory_bounds(spec, dtype, spec.training.batch_size, spec.optimizer, _reference()[2])[-1]
 
 
