@@ -25,6 +25,8 @@ def run(args) -> int:
     for name in names:
         module = STUDIES[name]
         ctx = context.Context(out_dir, quick=args.quick, seeds=seeds, dtype=args.dtype)
+        command = "nnparity " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["reproduce"] else f"nnparity reproduce {name}"
+        meta = context.provenance(command, ctx, list(range(seeds)))  # the code as the study starts
         started = time.perf_counter()
         try:
             with context.progress_bar() as bar:
@@ -32,8 +34,6 @@ def run(args) -> int:
                 results = module.run(ctx)
         finally:
             ctx.close()
-        command = "nnparity " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["reproduce"] else f"nnparity reproduce {name}"
-        meta = context.provenance(command, ctx, list(range(seeds)))
         meta["wall_seconds"] = round(time.perf_counter() - started, 1)
         by_framework = defaultdict(float)
         for label, seconds in ctx.timings.items():  # every label ends with the framework it timed
