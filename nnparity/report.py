@@ -10,6 +10,7 @@ import json
 import math
 import os
 import platform
+import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -108,6 +109,14 @@ def summary(outcomes: list[Outcome]) -> dict:
     for o in outcomes:
         counts[o.status] += 1
     return dict(counts)
+
+
+def command_line(subcommand: str, fallback: str | None = None) -> str:
+    """The command as typed (``nnparity SUBCOMMAND ...``) when this process was started by it, else
+    ``fallback`` (by default ``nnparity SUBCOMMAND``): ``make run`` and the tests call commands in-process."""
+    if sys.argv[1:2] == [subcommand]:
+        return "nnparity " + " ".join(sys.argv[1:])
+    return fallback or f"nnparity {subcommand}"
 
 
 def provenance(command: str) -> dict:

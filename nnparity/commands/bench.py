@@ -2,7 +2,6 @@
 ``--parity`` adds where the default parity matrix spends its wall time."""
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -95,7 +94,7 @@ def _options(args) -> dict:
 def run(args) -> int:
     o = _options(args)
     spec, started = o["spec"], time.perf_counter()
-    meta = report.provenance("nnparity " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["bench"] else "nnparity bench")
+    meta = report.provenance(report.command_line("bench"))
     with out.status(f"measuring the {o['device']} matmul peak ..."):
         p = peak.measure(o["device"], size=QUICK["peak_size"] if args.quick else peak.SIZE)
     out.print(_peak_line(p))

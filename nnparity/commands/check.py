@@ -6,7 +6,6 @@ tensor, and the hints that match. Exit 1 on any failure or error, 2 on bad argum
 """
 from __future__ import annotations
 
-import sys
 import time
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -62,7 +61,7 @@ def run(args) -> int:
             out.print(report.explain(o))
     counts = report.summary(outcomes)
     if args.json:
-        meta = report.provenance("nnparity " + " ".join(sys.argv[1:]))
+        meta = report.provenance(report.command_line("check"))
         meta["wall_seconds"] = round(time.perf_counter() - started, 1)
         report.write_json(args.json, {"provenance": meta, "summary": counts, "outcomes": [o.to_json() for o in outcomes]})
     bad = counts.get("fail", 0) + counts.get("error", 0)

@@ -1,7 +1,6 @@
 """``nnparity parity``: the parity matrix, as a table; exit 1 on any failure or error, 2 on bad arguments."""
 from __future__ import annotations
 
-import sys
 import time
 from collections import Counter
 
@@ -78,7 +77,7 @@ def run(args) -> int:
         out.print(f"[dim]skip: {impl} ({n} cells): {why}[/]")
     counts = report.summary(outcomes)
     if args.json:
-        meta = report.provenance("nnparity " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["parity"] else "nnparity parity")
+        meta = report.provenance(report.command_line("parity"))
         meta["wall_seconds"] = round(seconds, 1)
         report.write_json(args.json, {"provenance": meta, "summary": counts, "outcomes": [o.to_json() for o in outcomes]})
         out.print(f"wrote {args.json}")

@@ -1,7 +1,6 @@
 """``nnparity reproduce STUDY``: rerun what the documents ran, write ``results/STUDY/`` and ``results/README.md``."""
 from __future__ import annotations
 
-import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -25,8 +24,7 @@ def run(args) -> int:
     for name in names:
         module = STUDIES[name]
         ctx = context.Context(out_dir, quick=args.quick, seeds=seeds, dtype=args.dtype)
-        command = "nnparity " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["reproduce"] else f"nnparity reproduce {name}"
-        meta = context.provenance(command, ctx, list(range(seeds)))  # the code as the study starts
+        meta = context.provenance(report.command_line("reproduce", f"nnparity reproduce {name}"), ctx, list(range(seeds)))  # the code as the study starts
         started = time.perf_counter()
         try:
             with context.progress_bar() as bar:
