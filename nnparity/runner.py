@@ -182,21 +182,32 @@ def _feed(sel: Selection, queues: dict) -> float:
     return preparing
 
 
+def greet(impl) -> dict:
+    """The implementation's ``hello`` (starting its worker), or one that says why it could not start."""
+    try:
+        return impl.hello()
+    except Exception as exc:
+        return {"available": f"could not start: {exc}", "devices": []}
+
+
+def unavailable(hello: dict, name: str, device: str) -> str | None:
+    """Why ``name`` cannot run on ``device`` (missing package, no such device), or None."""
+    why = hello.get("available")
+    if why is None and device not in hello.get("devices", ["cpu"]):
+        why = f"no {device} device for {name} here"
+    return why
+
+
 def _serve(name: str, k: int, impl, cases: queue.Queue, sel: Selection, timeout: float | None,
            record: Callable[[Outcome], None], timings: dict) -> None:
     """One implementation shard's thread: start it, then run every check of each case it is handed
     until it is handed None. A missing implementation or device makes each of its cells a skip."""
     started = time.perf_counter()
-    try:
-        hello = impl.hello()
-    except Exception as exc:
-        hello = {"available": f"could not start: {exc}", "devices": []}
+    hello = greet(impl)
     timings[f"{name}#{k}"] = {"startup_seconds": time.perf_counter() - started}
     while (judge := cases.get()) is not None:
         case = judge.case
-        why = hello.get("available")
-        if why is None and case.device not in hello.get("devices", ["cpu"]):
-            why = f"no {case.device} device for {name} here"
+        why = unavailable(hello, name, case.device)
         earlier: dict[str, Outcome] = {}
         for check in sel.checks:
             if why is not None:

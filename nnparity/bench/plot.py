@@ -29,7 +29,8 @@ def throughput(timings: list[dict], title: str, path: Path) -> str:
     ax.set_xticks(range(len(groups)), [f"{d}, batch {b}" for d, b in groups])
     ax.set_ylabel("training samples / s (median; bars: min-max)")
     ax.set_title(title + "\nlabels: achieved GFLOP/s as % of the measured matmul peak", fontsize=9)
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:  # nothing measured (every implementation unavailable): no legend
+        ax.legend(fontsize=8)
     return plots.save(fig, path)
 
 

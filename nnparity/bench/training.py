@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nnparity import registry
+from nnparity import registry, runner
 from nnparity.bench import flops
 from reference import datasets
 from reference import spec as S
@@ -83,7 +83,7 @@ def measure(spec: S.Spec, impls: list[str], batches: list[int], dtypes: list[str
     workers = {name: process(name) for name in impls}
     out: list[Timing] = []
     try:
-        why = {name: _unavailable(w, device) for name, w in workers.items()}
+        why = {name: _first_line(runner.unavailable(runner.greet(w), name, device)) for name, w in workers.items()}
         for dtype in dtypes:
             arrays = inputs(spec, dtype, rows)
             for name in impls:
@@ -112,17 +112,14 @@ def measure(spec: S.Spec, impls: list[str], batches: list[int], dtypes: list[str
     return out
 
 
-def _unavailable(worker, device: str) -> str | None:
-    try:
-        hello = worker.hello()
-    except Exception as exc:
-        return str(exc).splitlines()[0]
-    return hello.get("available") or (None if device in hello.get("devices", ["cpu"]) else f"no {device} device")
-
-
 def _try(worker, fn: str, arrays: dict, timeout: float, **kwargs):
     """The call's result, or the first line of its error (one implementation's failure is its own row)."""
     try:
         return worker.call(fn, arrays, timeout=timeout, **kwargs)[0] or None
     except Exception as exc:
-        return str(exc).splitlines()[0]
+        return _first_line(str(exc))
+
+
+def _first_line(message: str | None) -> str | None:
+    """A table cell's worth of an error (the rest of it is a traceback)."""
+    return message.splitlines()[0] if message else message
