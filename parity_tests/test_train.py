@@ -15,7 +15,7 @@ from reference import spec as S
 from reference.batches import BatchSchedule
 from reference.compare import compare
 from reference.network import Network
-from reference.tolerance import trajectory_bounds
+from reference.tolerance import relative_step, trajectory_bounds
 from reference.weights import init_weights
 
 SPEC = "digits_sigmoid100_50"
@@ -60,10 +60,7 @@ def _reference() -> tuple[list[str], list[np.ndarray], list[float]]:
     for i in range(0, len(order), b):
         before = net.weights()
         net.step(data.x_train[order[i:i + b]], data.y_train[order[i:i + b]])
-        # as the parity matrix's trajectory check does (reference/checks.py): against the larger of
-        # before and after, because the biases start at zero
-        relative_steps.append(max(float(np.abs(a - w).max() / max(np.abs(a).max(), np.abs(w).max(), 1e-300))
-                                  for a, w in zip(net.params, before)))
+        relative_steps.append(relative_step(net.params, before))  # as the matrix's trajectory check
     return net.names, net.weights(), relative_steps
 
 

@@ -18,7 +18,7 @@ from reference.checks import STEP_COUNT, Case, collect, optimizer_spec
 from reference.compare import TensorDiff, compare, compare_scalar
 from reference.implementation import NumpyImplementation
 from reference.optimizers import make_optimizer
-from reference.tolerance import UNIT_ROUNDOFF
+from reference.tolerance import UNIT_ROUNDOFF, relative_step
 
 
 @dataclass
@@ -98,9 +98,7 @@ class Judge:
         before = [np.asarray(w).reshape(-1)[s] for w, s in zip(self.ref_case.weights, self.case.samples)]
         for k in range(len(self.case.batches)):
             after = [ref[f"s{k}w{i}"] for i in range(len(before))]
-            # Against the larger of before and after: a tensor that starts at zero has r = 1 on its first step.
-            r.append(max(float(np.abs(a - b).max() / max(np.abs(a).max(), np.abs(b).max(), 1e-300))
-                         for a, b in zip(after, before)))
+            r.append(relative_step(after, before))
             before = after
         return r
 

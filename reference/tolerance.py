@@ -52,6 +52,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from reference.spec import Spec
 
 UNIT_ROUNDOFF = {"float64": 2.0**-53, "float32": 2.0**-24}
@@ -90,6 +92,12 @@ def tolerance(check: str, spec: Spec, dtype: str, batch: int, optimizer=None) ->
     if check.startswith("step-"):
         return SAFETY * u * optimizer_condition(optimizer.name, optimizer.params)
     raise ValueError(f"unknown check {check!r}")
+
+
+def relative_step(after: list, before: list) -> float:
+    """r_i of one step: the largest relative change of any weight tensor, against the larger of its
+    values before and after (a tensor that starts at zero, as biases do, has r = 1 on its first step)."""
+    return max(float(np.abs(a - b).max() / max(np.abs(a).max(), np.abs(b).max(), 1e-300)) for a, b in zip(after, before))
 
 
 def trajectory_bounds(spec: Spec, dtype: str, batch: int, optimizer, relative_steps: list[float]) -> list[float]:
