@@ -15,11 +15,11 @@ test: install data
 
 install: $(STAMP)
 
-# The example outside implementation (examples/jax_mlp) is installed too: its entry point is what
-# `nnparity check --impl jax-mlp` and the tests find.
-$(STAMP): pyproject.toml examples/jax_mlp/pyproject.toml
+# The example outside implementations (examples/) are installed too: their entry points are what
+# `nnparity check --impl jax-mlp` (or nielsen) and the tests find.
+$(STAMP): pyproject.toml examples/jax_mlp/pyproject.toml examples/nielsen_network/pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]' -e examples/jax_mlp
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]' -e examples/jax_mlp -e examples/nielsen_network
 	touch $(STAMP)
 
 data:

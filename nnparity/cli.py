@@ -5,6 +5,8 @@ import argparse
 import sys
 
 from nnparity.commands import bench, check, divergences, golden, gradcheck, parity, reproduce, specs
+from rich.markup import escape
+
 from nnparity.console import err
 from reference.errors import UserError
 
@@ -24,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except UserError as exc:
-        err.print(f"[bold red]error[/]: {exc}", markup=True, soft_wrap=True)
+        err.print(f"[bold red]error[/]: {escape(str(exc))}", markup=True, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         err.print("interrupted")

@@ -70,7 +70,7 @@ def export_case(spec: S.Spec, dtype: str, directory: Path, steps: int) -> str:
     for check in check_names():
         if check == "weights":
             continue
-        tol, tols = runner._tolerance(judge, check)
+        tol, tols = judge.tolerance(check)
         entry = {"tolerance": tol}
         if check.startswith("step-"):
             opt = optimizer_spec(check[5:])
@@ -83,7 +83,7 @@ def export_case(spec: S.Spec, dtype: str, directory: Path, steps: int) -> str:
                 _save(folder, entry["expected"], judge.reference(check))
         if check == "trajectory":
             entry["tolerances"] = tols
-            entry["horizon"], entry["growth"] = runner.chaos(judge)
+            entry["horizon"], entry["growth"] = judge.chaos()
         checks[check] = entry
     files = sorted({"inputs.npz"} | {e["expected"] for e in checks.values() if e["expected"]})
     manifest = {"format": FORMAT, "case": name, "spec": S.to_dict(spec), "dtype": dtype, "device": "cpu",
@@ -164,32 +164,35 @@ class GoldenJudge(Judge):
             self._cache[key] = _arrays(self.folder / self.manifest["checks"][key]["expected"])
         return self._cache[key]
 
+    def tolerance(self, check: str) -> tuple[float, list[float]]:
+        entry = self.manifest["checks"][check]
+        return entry["tolerance"], entry.get("tolerances", [])
+
+    def chaos(self) -> tuple[int | None, float | None]:
+        entry = self.manifest["checks"]["trajectory"]
+        return entry.get("horizon"), entry.get("growth")
+
 
 def verify(directory: Path, impl, checks: list[str] | None = None, timeout: float | None = None,
            progress=lambda o: None) -> list[runner.Outcome]:
+    """Every case in ``directory`` (every checksum first), each check judged as the matrix judges it, hints included."""
     directory = Path(directory)
     index = _read_json(directory / "index.json")
     folders = [directory / name for name in index.get("cases", [])]
     loaded = [(f, load_manifest(f)) for f in folders]  # every checksum before any check runs
-    hello = impl.hello()
+    hello = runner.greet(impl)
     outcomes = []
     for folder, manifest in loaded:
         case = load_case(folder, manifest)
         judge = GoldenJudge(case, folder, manifest)
+        why = runner.unavailable(hello, impl.name, case.device)
+        earlier: dict[str, runner.Outcome] = {}
         for check in checks or list(manifest["checks"]):
-            entry = manifest["checks"][check]
-            if hello.get("available") is not None:
-                o = runner.Outcome(case.spec.name, impl.name, case.dtype, case.device, check, "skip", message=hello["available"])
+            if why is not None:
+                o = runner.Outcome(judge.label, impl.name, case.dtype, case.device, check, "skip", message=why)
             else:
-                try:
-                    out = impl.collect(case, check, timeout=timeout)
-                    result = judge.judge(check, out)
-                    o = runner.outcome_of(judge, impl.name, check, result, 0.0, (entry["tolerance"], entry.get("tolerances", [])))
-                    o.horizon, o.growth = entry.get("horizon"), entry.get("growth")
-                except GoldenError:
-                    raise
-                except Exception as exc:
-                    o = runner.Outcome(case.spec.name, impl.name, case.dtype, case.device, check, "error", message=f"{type(exc).__name__}: {exc}")
+                o = runner.one(judge, impl, impl.name, check, timeout, earlier)
+            earlier[check] = o
             outcomes.append(o)
             progress(o)
         if hasattr(impl, "release"):

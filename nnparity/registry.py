@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from reference.worker import DEFAULT_TIMEOUT, InProcess, Worker
+from reference.worker import DEFAULT_TIMEOUT, InProcess, Worker, WorkerError
 
 KERAS_TARGET = "keras_impl.implementation:KerasImplementation"
 
@@ -95,6 +95,34 @@ def known() -> list[str]:
 
 def is_target(name: str) -> bool:
     return ":" in name
+
+
+def load(name: str, timeout: float = DEFAULT_TIMEOUT, single_thread: bool = True):
+    """``make`` for an implementation the user asked for by name: started now, and a ``UserError`` (one
+    paragraph, exit 2, nothing run) if it cannot be imported or its ``available()`` says no."""
+    from reference.errors import UserError
+
+    impl = make(name, timeout, single_thread)
+    try:
+        hello = impl.hello()
+    except WorkerError as exc:
+        impl.close()
+        raise UserError(f"--impl {name}: cannot be loaded: {_import_error(exc)}. "
+                        + ("Check that the module is importable here (installed, or on PYTHONPATH) and that the class "
+                           "name is right: --impl module.path:ClassName." if is_target(plugins().get(name, name)) else
+                           "Reinstall nnparity's dependencies (make install).") + " Nothing was checked.") from None
+    why = hello.get("available")
+    if why is not None:
+        impl.close()
+        raise UserError(f"--impl {name}: cannot run here: {why}. Nothing was checked.")
+    return impl
+
+
+def _import_error(exc: "WorkerError") -> str:
+    """The import error's own line from a failed start (the worker's traceback ends with it)."""
+    lines = [ln.strip() for ln in (exc.detail or "").splitlines() if ln.strip()]
+    reason = exc.reason.split(": ", 1)[-1]
+    return lines[-1] if lines and reason in lines[-1] else reason
 
 
 def make(name: str, timeout: float = DEFAULT_TIMEOUT, single_thread: bool = True):

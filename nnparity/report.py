@@ -15,7 +15,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from nnparity import atomic
 from nnparity.console import sci
@@ -28,9 +30,9 @@ def _cell(outcomes: list[Outcome]) -> str:
     """One cell; several outcomes (the optimizers of a compact 'steps' row) show the worst."""
     if any(o.status == "error" for o in outcomes):
         return "[bold magenta]ERROR[/]"
-    if all(o.status == "skip" for o in outcomes):
-        return "[dim]skip[/]"
     live = [o for o in outcomes if o.status in ("pass", "fail")]
+    if not live:
+        return "[dim]skip[/]" if all(o.status == "skip" for o in outcomes) else "[yellow]unsupported[/]"
     worst = max(live, key=lambda o: (o.status == "fail", (o.max_rel or 0) / (o.tol or 1e-300) if o.tol else o.max_rel or 0))
     text = sci(worst.max_rel)
     if len(outcomes) > 1 and worst.status == "fail":
@@ -50,7 +52,7 @@ def tables(outcomes: list[Outcome], expand_steps: bool = False) -> list[Table]:
         t.add_column("spec", no_wrap=True)
         t.add_column("check", no_wrap=True)
         for impl in impls:
-            t.add_column(impl, justify="right", no_wrap=True)
+            t.add_column(escape(impl), justify="right", no_wrap=True)
         t.add_column("tolerance", justify="right", style="dim")
         rows = defaultdict(list)
         for o in group:
@@ -65,29 +67,45 @@ def tables(outcomes: list[Outcome], expand_steps: bool = False) -> list[Table]:
                 tols = [o.tol for o in rows[key] if o.tol is not None]
                 tol = sci(max(tols)) if tols else ""
                 label = key[1] if key[1] != STEP_GROUP else f"steps ({len({o.check for o in rows[key]})} optimizers)"
-                t.add_row(spec if i == 0 else "", label, *cells, tol, end_section=i == len(keys) - 1)
+                t.add_row(escape(spec) if i == 0 else "", label, *cells, tol, end_section=i == len(keys) - 1)
         out.append(t)
     return out
 
 
-def explain(o: Outcome) -> str:
-    """One paragraph: what went wrong in this cell, and the hints that match."""
+def explain(o: Outcome, verbose: bool = False) -> str:
+    """One paragraph: what went wrong in this cell, and the hints that match (rich markup; user text escaped).
+    An error is one line of reason; ``verbose`` adds its traceback or the worker's last output."""
     text = _explain(o)
-    return text + "".join(f"\n    [yellow]hint[/]: {h}" for h in o.hints)
+    if verbose and o.detail:
+        text += "\n" + "\n".join(f"    {escape(line)}" for line in o.detail.splitlines())
+    return text + "".join(f"\n    [yellow]hint[/]: {escape(h)}" for h in o.hints)
+
+
+def plain(markup: str) -> str:
+    """Rich markup as plain text (pytest's assertion messages, logs)."""
+    return Text.from_markup(markup).plain
 
 
 def _explain(o: Outcome) -> str:
-    if o.status == "error":
-        return f"[magenta]ERROR[/] {o.id}: {o.message}"
-    if o.status == "skip":
-        return f"[dim]skip[/] {o.id}: {o.message}"
+    if o.status in ("error", "skip", "unsupported"):
+        label = {"error": "[magenta]ERROR[/]", "skip": "[dim]skip[/]", "unsupported": "[yellow]unsupported[/]"}[o.status]
+        return f"{label} {escape(o.id)}: {escape(o.message or '')}"
     f = o.failure or {}
-    where = f"{f.get('tensor')}" + (f" at step {f['step'] + 1}" if len(o.curve) > 1 else "")
+    where = escape(f"{f.get('tensor')}") + (f" at step {f['step'] + 1}" if len(o.curve) > 1 else "")
     if f.get("problem"):
-        return f"[red]FAIL[/] {o.id}: {where}: {f['problem']}"
+        return f"[red]FAIL[/] {escape(o.id)}: {where}: {escape(f['problem'])}"
     index = f" (worst element {tuple(f['index'])})" if f.get("index") is not None else ""
-    return (f"[red]FAIL[/] {o.id}: first divergence in {where}{index}: max relative error {sci(f.get('max_rel'))} > "
-            f"tolerance {sci(f.get('tol'))} (max abs {sci(f.get('max_abs'))})")
+    text = (f"[red]FAIL[/] {escape(o.id)}: first divergence in {where}{index}: relative error {sci(f.get('max_rel'))} > "
+            f"tolerance {sci(f.get('tol'))} (max abs {sci(f.get('max_abs'))}")
+    if f.get("scale") and f.get("own_scale") is not None and f["scale"] > 2 * f["own_scale"]:
+        text += (f"; judged against its operands' scale {sci(f['scale'])}, the tensor itself reaching only "
+                 f"{sci(f['own_scale'])}")
+    text += ")"
+    w = o.worst or {}
+    if len(o.curve) > 1 and w and (w.get("step"), w.get("tensor")) != (f.get("step"), f.get("tensor")):
+        text += (f"; the table's {sci(o.max_rel)} is the worst over all steps ({escape(str(w.get('tensor')))} at step "
+                 f"{w['step'] + 1})")
+    return text
 
 
 def chaos_notes(outcomes: list[Outcome]) -> list[str]:
@@ -98,7 +116,7 @@ def chaos_notes(outcomes: list[Outcome]) -> list[str]:
             continue
         seen.add((o.spec, o.dtype))
         rate = f", about x{o.growth:.1f} per step" if o.growth else ""
-        notes.append(f"[yellow]chaotic[/] {o.spec} ({o.dtype}): one rounding of the starting weights grows{rate}; from "
+        notes.append(f"[yellow]chaotic[/] {escape(o.spec)} ({o.dtype}): one rounding of the starting weights grows{rate}; from "
                      f"step {o.horizon + 1} on, rounding alone separates two correct implementations by more than the "
                      f"formula's bound, and the trajectory check asserts only that none diverges faster than that.")
     return notes
@@ -109,6 +127,24 @@ def summary(outcomes: list[Outcome]) -> dict:
     for o in outcomes:
         counts[o.status] += 1
     return dict(counts)
+
+
+def verdict(outcomes: list[Outcome]) -> tuple[str, int]:
+    """(the verdict in markup, the exit code): FAIL (1) on any failure or error; NOTHING CHECKED (1) when no
+    check ran (every cell skipped or unsupported): never a PASS on nothing; else PASS (0)."""
+    counts = summary(outcomes)
+    if counts.get("fail") or counts.get("error"):
+        return "[bold red]FAIL[/]", 1
+    if not counts.get("pass"):
+        return "[bold red]NOTHING CHECKED[/]", 1
+    return "[green]PASS[/]", 0
+
+
+def counts_text(outcomes: list[Outcome]) -> str:
+    counts = summary(outcomes)
+    parts = [f"{counts.get('pass', 0)} passed", f"{counts.get('fail', 0)} failed", f"{counts.get('error', 0)} errors"]
+    parts += [f"{counts[k]} {k}" for k in ("unsupported",) if counts.get(k)]
+    return ", ".join(parts + [f"{counts.get('skip', 0)} skipped"])
 
 
 def command_line(subcommand: str, fallback: str | None = None) -> str:

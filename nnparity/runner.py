@@ -11,15 +11,22 @@ from __future__ import annotations
 import queue
 import threading
 import time
+import traceback
 from dataclasses import dataclass, field
 from typing import Callable
 
 from nnparity import hints
-from reference import spec as S
-from reference import tolerance as T
-from reference.checks import TRAJECTORY_STEPS, check_names, make_case, optimizer_spec
+from nnparity.selection import Selection, default_selection  # noqa: F401  (the matrix's public names)
+from reference.checks import make_case
+from reference.errors import Unsupported
 from reference.judge import CheckResult, Judge
 from reference.worker import WorkerError
+
+
+# pass/fail: judged against the reference. error: the implementation raised, crashed or hung.
+# unsupported: the implementation declined the cell (``supports(spec)`` gave a reason). skip: it cannot run
+# here at all (not installed, no such device). Only pass and fail are checks that ran.
+STATUSES = ("pass", "fail", "error", "unsupported", "skip")
 
 
 @dataclass
@@ -29,18 +36,20 @@ class Outcome:
     dtype: str
     device: str
     check: str
-    status: str  # "pass", "fail", "error" or "skip"
+    status: str  # one of STATUSES
     max_rel: float | None = None
     max_abs: float | None = None
     tol: float | None = None
     worst: dict | None = None  # {"tensor", "index", "step", "max_rel"}
     failure: dict | None = None  # the first tensor (and step) outside the tolerance
-    message: str | None = None  # why skipped or errored
+    message: str | None = None  # why skipped, unsupported or errored: one line
+    detail: str | None = None  # an error's traceback or the worker's last output (--verbose, JSON)
     curve: list[float] = field(default_factory=list)
     tols: list[float] = field(default_factory=list)
     horizon: int | None = None  # trajectory: first step where rounding alone exceeds the formula
     growth: float | None = None  # trajectory: the reference's own error growth per step
-    hints: list[str] = field(default_factory=list)  # why it failed, when a known pattern matches (hints.py)
+    operand_factor: float | None = None  # the largest operand scale / own max over its tensors (1: no cancellation)
+    hints: list[str] = field(default_factory=list)  # mistakes that explain a failure, each recomputed (nnparity/hints)
     seconds: float = 0.0
 
     @property
@@ -52,63 +61,27 @@ class Outcome:
         return {k: v for k, v in self.__dict__.items()} | {"id": self.id}
 
 
-def _tolerance(judge: Judge, check: str) -> tuple[float, list[float]]:
-    """(the check's tolerance, per-step tolerances for the trajectory)."""
+def outcome_of(judge: Judge, impl_name: str, check: str, result: CheckResult, seconds: float) -> Outcome:
+    """The cell for a judged check."""
     case = judge.case
-    if check != "trajectory":
-        opt = optimizer_spec(check[5:]) if check.startswith("step-") else None
-        return T.tolerance(check, case.spec, case.dtype, len(case.x), opt), []
-    bounds = T.trajectory_bounds(case.spec, case.dtype, max(len(b) for b in case.batches), case.spec.optimizer,
-                                 judge.relative_steps())
-    tols = T.trajectory_tolerances(bounds, judge.shadow())
-    return tols[-1], tols
-
-
-def outcome_of(judge: Judge, impl_name: str, check: str, result: CheckResult, seconds: float,
-               tolerances: tuple[float, list[float]] | None = None) -> Outcome:
-    """The cell for a judged check; ``tolerances`` (tol, per-step tols) when they are known already (golden files)."""
-    case = judge.case
-    tol, tols = tolerances or _tolerance(judge, check)
+    tol, tols = judge.tolerance(check)
     worst = result.worst
     failure = result.first_failure(tols or tol)
-    o = Outcome(case.spec.name, impl_name, case.dtype, case.device, check, "fail" if failure else "pass",
+    o = Outcome(judge.label, impl_name, case.dtype, case.device, check, "fail" if failure else "pass",
                 result.max_rel, result.max_abs, tol, seconds=seconds, curve=result.curve if len(result.steps) > 1 else [],
-                tols=tols)
+                tols=tols, operand_factor=result.operand_factor)
     if worst:
         s, d = worst
-        o.worst = {"tensor": d.name, "index": d.worst_index, "step": s, "max_rel": d.max_rel}
+        o.worst = {"tensor": d.name, "index": d.worst_index, "step": s, "max_rel": d.max_rel, "scale": d.scale,
+                   "own_scale": d.own_scale}
     if failure:
         s, d = failure
         limit = tols[min(s, len(tols) - 1)] if tols else tol
         o.failure = {"tensor": d.name, "step": s, "index": d.worst_index, "max_rel": d.max_rel,
-                     "max_abs": d.max_abs, "problem": d.problem, "tol": limit}
-    if check == "trajectory" and tolerances is None:
-        o.horizon, o.growth = chaos(judge)
+                     "max_abs": d.max_abs, "problem": d.problem, "tol": limit, "scale": d.scale, "own_scale": d.own_scale}
+    if check == "trajectory":
+        o.horizon, o.growth = judge.chaos()
     return o
-
-
-def chaos(judge: Judge) -> tuple[int | None, float | None]:
-    """(the step from which rounding alone exceeds the trajectory formula, the growth per step)."""
-    case, shadow = judge.case, judge.shadow()
-    bounds = T.trajectory_bounds(case.spec, case.dtype, max(len(b) for b in case.batches), case.spec.optimizer,
-                                 judge.relative_steps())
-    return T.chaos_horizon(bounds, shadow), T.growth_rate(shadow)
-
-
-@dataclass
-class Selection:
-    specs: list[str]
-    impls: list[str]
-    dtypes: list[str]
-    devices: list[str]
-    checks: list[str]
-    steps: int = TRAJECTORY_STEPS
-    # Worker processes per implementation, sharing its cases round-robin. One each by default: the
-    # matrix is CPU-bound on two cores, and a second keras-jax worker cost 19 s more CPU than it saved.
-    shards: dict[str, int] = field(default_factory=dict)
-
-    def shard_count(self, name: str) -> int:
-        return max(1, self.shards.get(name, 1))
 
 
 def run(sel: Selection, make_impl: Callable[[str], object], progress: Callable[[Outcome], None] = lambda o: None,
@@ -150,7 +123,7 @@ def run(sel: Selection, make_impl: Callable[[str], object], progress: Callable[[
     if stats is not None:
         stats.update(prepare_seconds=preparing, implementations=timings)
     order = {(s, d, t, i, c): n for n, (s, d, t, i, c) in enumerate(
-        (s, d, t, i, c) for s in sel.specs for d in sel.devices for t in sel.dtypes for i in sel.impls for c in sel.checks)}
+        (s, d, t, i, c) for s in sel.labels for d in sel.devices for t in sel.dtypes for i in sel.impls for c in sel.checks)}
     return sorted(outcomes, key=lambda o: order[o.spec, o.device, o.dtype, o.impl, o.check])
 
 
@@ -169,12 +142,11 @@ def _feed(sel: Selection, queues: dict) -> float:
     """Build each case and its reference answers once, in the main thread, and hand them to every
     implementation (its shards in turn); the seconds this took."""
     preparing, n = 0.0, 0
-    for spec_name in sel.specs:
-        spec = S.load(spec_name)
+    for entry in sel.labelled:
         for device in sel.devices:
             for dtype in sel.dtypes:
                 started = time.perf_counter()
-                judge = Judge(make_case(spec, dtype, device, steps=sel.steps)).prepare(sel.checks)
+                judge = Judge(make_case(entry.spec, dtype, device, steps=sel.steps), entry.label).prepare(sel.checks)
                 preparing += time.perf_counter() - started
                 for name in sel.impls:
                     queues[name, n % sel.shard_count(name)].put(judge)
@@ -211,9 +183,9 @@ def _serve(name: str, k: int, impl, cases: queue.Queue, sel: Selection, timeout:
         earlier: dict[str, Outcome] = {}
         for check in sel.checks:
             if why is not None:
-                o = Outcome(case.spec.name, name, case.dtype, case.device, check, "skip", message=why)
+                o = Outcome(judge.label, name, case.dtype, case.device, check, "skip", message=why)
             else:
-                o = _one(judge, impl, name, check, timeout, earlier)
+                o = one(judge, impl, name, check, timeout, earlier)
             earlier[check] = o
             record(o)
         if hasattr(impl, "release"):
@@ -246,29 +218,33 @@ def single_thread() -> None:
         sys.modules["torch"].set_num_threads(1)
 
 
-def _one(judge: Judge, impl, name: str, check: str, timeout: float | None, earlier: dict | None = None) -> Outcome:
+def error_outcome(label: str, name: str, case, check: str, exc: Exception, seconds: float = 0.0) -> Outcome:
+    """An ERROR cell: one line of reason, the traceback (or the worker's last output) kept as detail."""
+    if isinstance(exc, WorkerError):
+        message, detail = exc.reason, exc.detail
+    else:
+        message, detail = f"{type(exc).__name__}: {exc}", "".join(traceback.format_exception(exc, limit=8))
+    first, _, rest = message.partition("\n")
+    detail = "\n".join(p for p in (rest.strip(), (detail or "").strip()) if p) or None
+    return Outcome(label, name, case.dtype, case.device, check, "error", message=first, detail=detail, seconds=seconds)
+
+
+def one(judge: Judge, impl, name: str, check: str, timeout: float | None, earlier: dict | None = None) -> Outcome:
+    """One cell: ask the implementation, judge its answers, and where it failed, the hints that explain it."""
     case = judge.case
     started = time.perf_counter()
     try:
         out = impl.collect(case, check, timeout=timeout)
-    except Exception as exc:  # an implementation that raises is an ERROR cell; the matrix goes on
-        msg = str(exc) if isinstance(exc, WorkerError) else f"{type(exc).__name__}: {exc}"
-        return Outcome(case.spec.name, name, case.dtype, case.device, check, "error", message=msg,
+    except Unsupported as exc:
+        return Outcome(judge.label, name, case.dtype, case.device, check, "unsupported", message=str(exc),
                        seconds=time.perf_counter() - started)
+    except Exception as exc:  # an implementation that raises is an ERROR cell; the matrix goes on
+        return error_outcome(judge.label, name, case, check, exc, time.perf_counter() - started)
     result = judge.judge(check, out)
     o = outcome_of(judge, name, check, result, time.perf_counter() - started)
     if o.status == "fail":
-        forward = (earlier or {}).get("forward")
         try:
-            o.hints = hints.for_failure(judge, check, out, result, o.tols or o.tol,
-                                        forward_ok=None if forward is None else forward.status == "pass")
+            o.hints = hints.for_failure(judge, check, out, result, o.tols or o.tol, earlier)
         except Exception as exc:  # a hint is a courtesy; it never costs the report
             o.hints = [f"(no hint: {type(exc).__name__}: {exc})"]
     return o
-
-
-def default_selection() -> Selection:
-    return Selection(S.bundled_names(), ["numpy", "torch", "keras-tensorflow", "keras-jax", "keras-torch"],
-                     ["float64", "float32"], ["cpu"], check_names())
-
-

@@ -85,11 +85,16 @@ def test_forgotten_l2_is_named_at_the_first_penalised_kernel_in_backward_order()
     out = run_broken(ForgottenL2(), "breast_cancer_relu10", ["loss", "grads", "trajectory"])
     for dtype in ("float64", "float32"):
         assert out[f"{dtype}:loss"].status == "fail"
-        grads = out[f"{dtype}:grads"]
-        assert grads.status == "fail"
-        # layers[2] has no L2 (its gradients still agree); layers[1].kernel is the first penalised one.
-        assert grads.failure["tensor"] == "layers[1].kernel"
         assert out[f"{dtype}:trajectory"].status == "fail"
+    grads = out["float64:grads"]
+    assert grads.status == "fail"
+    # layers[2] has no L2 (its gradients still agree); layers[1].kernel is the first penalised one.
+    assert grads.failure["tensor"] == "layers[1].kernel"
+    # In float32 the missing 2 l2 W (1.1e-2 at most) hides in the gradient's rounding: on these unscaled features
+    # a^T delta sums terms of both signs up to 143 into entries of at most 26, and a float32 sum errs in proportion
+    # to its terms (tolerance.py, "Relative to what"); the loss and the trajectory show the mistake instead.
+    f32 = out["float32:grads"]
+    assert f32.status == "pass" and f32.operand_factor > 5
 
 
 def test_the_unbroken_adapter_passes_the_same_checks():

@@ -128,6 +128,18 @@ def _softmax_vjp(z: Array, a: Array, g: Array) -> Array:
     return a * (g - np.sum(g * a, axis=-1, keepdims=True))
 
 
+def _softmax_vjp_magnitude(z: Array, a: Array, m: Array) -> Array:
+    # |a * (g - <g, a>)| <= a * (|g| + <|g|, a>): the subtraction's operands, not its (cancelling) result.
+    return a * (m + np.sum(m * a, axis=-1, keepdims=True))
+
+
+def _softmax_jvp_magnitude(z: Array, a: Array, e: Array) -> Array:
+    # Independent errors e of z reach a through J = diag(a) - a a^T, in quadrature:
+    # sqrt(sum_j J_kj^2 e_j^2) = a_k sqrt((1 - 2 a_k) e_k^2 + sum_j a_j^2 e_j^2).
+    inner = (1 - 2 * a) * e * e + np.sum(a * a * e * e, axis=-1, keepdims=True)
+    return a * np.sqrt(np.maximum(inner, 0))
+
+
 @dataclass(frozen=True)
 class ActivationFn:
     """One table entry: the forward map, its derivative, the parameters it takes and their defaults."""
@@ -137,12 +149,26 @@ class ActivationFn:
     params: dict[str, Param] = field(default_factory=dict)
     kink_at_zero: bool = False  # the derivative jumps at z = 0 (finite differences must not cross it)
     vjp: Callable[..., Array] | None = None  # for the non-elementwise softmax
+    vjp_magnitude: Callable[..., Array] | None = None  # its bound on |vjp| from |g| (reference/magnitudes.py)
+    jvp_magnitude: Callable[..., Array] | None = None  # how independent errors of z reach a, in quadrature
 
     def backward(self, z: Array, a: Array, g: Array, **params) -> Array:
         """dC/dz given dC/da = g."""
         if self.vjp is not None:
             return self.vjp(z, a, g)
         return g * self.derivative(z, a, **params)
+
+    def magnitude(self, z: Array, a: Array, m: Array, **params) -> Array:
+        """A bound on |backward(z, a, g)| from m >= |g| elementwise, free of the cancellation inside it."""
+        if self.vjp_magnitude is not None:
+            return self.vjp_magnitude(z, a, m)
+        return m * np.abs(self.derivative(z, a, **params))
+
+    def forward_magnitude(self, z: Array, a: Array, e: Array, **params) -> Array:
+        """The error scale that independent errors of z, of scale e, give a = f(z)."""
+        if self.jvp_magnitude is not None:
+            return self.jvp_magnitude(z, a, e)
+        return e * np.abs(self.derivative(z, a, **params))
 
 
 ACTIVATIONS: dict[str, ActivationFn] = {
@@ -156,7 +182,8 @@ ACTIVATIONS: dict[str, ActivationFn] = {
     "gelu": ActivationFn(_gelu, _gelu_derivative, {"approximate": choice(("none", "tanh"), "none")}),
     "softplus": ActivationFn(_softplus, _softplus_derivative),
     "linear": ActivationFn(_linear, _linear_derivative),
-    "softmax": ActivationFn(softmax, None, vjp=_softmax_vjp),
+    "softmax": ActivationFn(softmax, None, vjp=_softmax_vjp, vjp_magnitude=_softmax_vjp_magnitude,
+                            jvp_magnitude=_softmax_jvp_magnitude),
 }
 ALIASES = {"swish": "silu", "identity": "linear", "logistic": "sigmoid"}
 

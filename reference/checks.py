@@ -41,6 +41,7 @@ import numpy as np
 
 from reference import datasets, spec as S
 from reference.batches import BatchSchedule
+from reference.errors import Unsupported
 from reference.network import Network
 from reference.optimizers import HYPERPARAMETERS
 from reference.params import resolve
@@ -120,10 +121,14 @@ class Case:
 
     def as_float64(self) -> "Case":
         """The same numbers in float64: what the reference computes a float32 case from."""
-        f64 = lambda a: a if a.dtype.kind != "f" else a.astype(np.float64)
-        return dataclasses.replace(self, dtype="float64", device="cpu", weights=[f64(w) for w in self.weights],
-                                   x=f64(self.x), y=f64(self.y), pool_x=f64(self.pool_x), pool_y=f64(self.pool_y),
-                                   large_weights=[f64(w) for w in self.large_weights])
+        return self.as_dtype("float64")
+
+    def as_dtype(self, dtype: str) -> "Case":
+        """The same numbers in ``dtype`` (rounded, for float32), on the cpu."""
+        cast = lambda a: a if a.dtype.kind != "f" else a.astype(dtype)
+        return dataclasses.replace(self, dtype=dtype, device="cpu", weights=[cast(w) for w in self.weights],
+                                   x=cast(self.x), y=cast(self.y), pool_x=cast(self.pool_x), pool_y=cast(self.pool_y),
+                                   large_weights=[cast(w) for w in self.large_weights])
 
 
 def make_case(spec: S.Spec, dtype: str, device: str = "cpu", steps: int = TRAJECTORY_STEPS,
@@ -142,6 +147,22 @@ def make_case(spec: S.Spec, dtype: str, device: str = "cpu", steps: int = TRAJEC
 
 # ---- what an implementation is asked (runs wherever the implementation lives) ----
 
+def spec_for(case: Case, check: str) -> S.Spec:
+    """The spec a check builds, as ``supports`` sees it: ``dtype`` is the run's, and a step check's optimizer is
+    the one it steps with."""
+    spec = dataclasses.replace(case.spec, dtype=case.dtype)
+    return dataclasses.replace(spec, optimizer=optimizer_spec(check[5:])) if check.startswith("step-") else spec
+
+
+def unsupported(impl, spec: S.Spec) -> str | None:
+    """Why ``impl`` declines ``spec`` (its optional ``supports``), or None: absent, it supports everything."""
+    supports = getattr(impl, "supports", None)
+    if supports is None:
+        return None
+    why = supports(spec)
+    return None if why is None else str(why)
+
+
 def collect(impl, case: Case, check: str) -> dict[str, np.ndarray]:
     """The raw answers of ``impl`` for one check, as a flat dict of arrays (it crosses processes as .npz).
 
@@ -152,6 +173,9 @@ def collect(impl, case: Case, check: str) -> dict[str, np.ndarray]:
     kw = dict(dtype=case.dtype, device=case.device)
     if hasattr(impl, "native"):
         impl.native = frozenset(case.native)
+    declined = unsupported(impl, spec_for(case, check))
+    if declined:
+        raise Unsupported(declined)
     if check == "weights":
         h = impl.build(spec, [w.copy() for w in case.weights], **kw)
         return {f"w{i}": w for i, w in enumerate(impl.weights(h))}

@@ -2,12 +2,14 @@ r"""How two tensors are compared, and how a disagreement is located.
 
 The error of a tensor :math:`a` against the reference :math:`r` is the infinity-norm relative error
 
-.. math:: e = \frac{\max_i |a_i - r_i|}{\max_i |r_i|},
+.. math:: e = \frac{\max_i |a_i - r_i|}{\max(\max_i |r_i|,\ s)},
 
 with the worst element :math:`\arg\max_i |a_i - r_i|`. Measured against the tensor's scale, not element by
 element, so entries that are (near) zero in both do not divide by zero: a gradient entry that
-cancels to 1e-12 is not "wrong by 100 %" when the rest of the tensor is of order 1. The absolute
-error :math:`\max_i |a_i - r_i|` is always reported beside it.
+cancels to 1e-12 is not "wrong by 100 %" when the rest of the tensor is of order 1. ``s`` is the
+tensor's *operand scale* where the reference knows it (``reference/magnitudes.py``): a result that
+cancels (a bias of 0.01 minus a step of 0.01) is judged against the size of what produced it, not its
+own. The absolute error :math:`\max_i |a_i - r_i|` is always reported beside it.
 
 A shape or dtype that differs from the reference's, or a NaN/Inf where the reference is finite, is
 a *problem*, not a number: the comparison says which, and a transposed shape says so.
@@ -26,6 +28,8 @@ class TensorDiff:
     max_rel: float
     worst_index: tuple[int, ...] | None
     problem: str | None = None  # why no number could be computed (shape, dtype, non-finite)
+    scale: float | None = None  # the denominator of max_rel: max(own_scale, the operand scale)
+    own_scale: float | None = None  # max |reference|
 
     def within(self, tol: float) -> bool:
         return self.problem is None and self.max_rel <= tol
@@ -33,11 +37,12 @@ class TensorDiff:
     def to_json(self) -> dict:
         return {"name": self.name, "max_abs": self.max_abs, "max_rel": self.max_rel,
                 "worst_index": list(self.worst_index) if self.worst_index is not None else None,
-                "problem": self.problem}
+                "problem": self.problem, "scale": self.scale, "own_scale": self.own_scale}
 
 
-def compare(name: str, actual, expected, dtype: str | None = None) -> TensorDiff:
-    """``actual`` against the reference ``expected``; ``dtype`` is the dtype the run promised."""
+def compare(name: str, actual, expected, dtype: str | None = None, scale: float | np.ndarray | None = None) -> TensorDiff:
+    """``actual`` against the reference ``expected``; ``dtype`` is the dtype the run promised; ``scale`` the
+    operand scale (a number, or a magnitude tensor whose max is taken)."""
     expected = np.asarray(expected)
     try:
         actual = np.asarray(actual)
@@ -62,14 +67,16 @@ def compare(name: str, actual, expected, dtype: str | None = None) -> TensorDiff
     diff[~np.isfinite(diff)] = 0.0  # both non-finite alike
     flat = int(np.argmax(diff))
     max_abs = float(diff.flat[flat])
-    scale = float(np.max(np.abs(r[np.isfinite(r)]), initial=0.0))
-    max_rel = max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else np.inf)
-    return TensorDiff(name, max_abs, max_rel, tuple(int(i) for i in np.unravel_index(flat, a.shape)))
+    own = float(np.max(np.abs(r[np.isfinite(r)]), initial=0.0))
+    operands = 0.0 if scale is None else float(np.max(np.asarray(scale, dtype=np.float64), initial=0.0))
+    denominator = max(own, operands) if np.isfinite(operands) else own
+    max_rel = max_abs / denominator if denominator > 0 else (0.0 if max_abs == 0 else np.inf)
+    return TensorDiff(name, max_abs, max_rel, tuple(int(i) for i in np.unravel_index(flat, a.shape)), None, denominator, own)
 
 
-def compare_scalar(name: str, actual, expected: float) -> TensorDiff:
+def compare_scalar(name: str, actual, expected: float, scale: float | None = None) -> TensorDiff:
     try:
         value = float(actual)
     except (TypeError, ValueError) as exc:
         return TensorDiff(name, np.inf, np.inf, None, f"not a number ({type(actual).__name__}: {exc})")
-    return compare(name, np.array([value]), np.array([expected]))
+    return compare(name, np.array([value]), np.array([expected]), scale=scale)

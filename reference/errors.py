@@ -17,3 +17,7 @@ class SpecError(UserError):
 
 class DatasetError(UserError):
     """A dataset that is missing, unreadable or fails its checksum."""
+
+
+class Unsupported(Exception):
+    """An implementation declines a cell: its ``supports(spec)`` gave this reason. Not an error, not a pass."""

@@ -37,7 +37,13 @@ The methods:
     implementation's own training loop; the weights after the last. Used by the reproductions, which
     train for tens of thousands of steps; without it, ``step`` is called once per batch.
 ``available() -> str | None``
-    ``None``, or why this implementation cannot run here (a missing package, no CUDA).
+    ``None``, or why this implementation cannot run here (a missing package, no CUDA). A user who names an
+    implementation that says no here gets a usage error (exit 2) and nothing runs.
+``supports(spec) -> str | None`` *(optional; absent: everything)*
+    ``None``, or why this implementation cannot express ``spec`` (an activation, loss or optimizer it lacks,
+    a dtype it does not compute in: ``spec.dtype`` is the run's; for a step check ``spec.optimizer`` is the
+    optimizer that check steps with). A declined cell is *unsupported*, with the reason: not an error, not a
+    pass, and a run in which every cell was declined checked nothing and says so.
 """
 from __future__ import annotations
 

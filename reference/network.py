@@ -35,19 +35,23 @@ Trace = list[tuple[np.ndarray, np.ndarray]]  # (z^l, a^l) for l = 1..L
 
 
 class Network:
-    def __init__(self, spec: Spec, weights: W.Weights | None = None, dtype: str | None = None):
+    """The spec's network. ``activations`` and ``losses`` are the name -> function tables it reads (the
+    reference's by default): the hint engine builds networks with one mistake in them (nnparity/hints)."""
+
+    def __init__(self, spec: Spec, weights: W.Weights | None = None, dtype: str | None = None,
+                 activations: dict = ACTIVATIONS, losses: dict = LOSSES):
         self.spec = spec
         self.dtype = np.dtype(dtype or spec.dtype)
         self.params = W.cast(W.init_weights(spec) if weights is None else weights, self.dtype)
         self.names = W.tensor_names(spec)
-        self.loss_fn = LOSSES[spec.loss.name]
+        self.loss_fn = losses[spec.loss.name]
         self.optimizer = make_optimizer(spec.optimizer.name, spec.optimizer.params)
         # Per layer: (kernel index, bias index or None, activation entry, its parameters, L2 factor).
         self._layers, i = [], 0
         for layer in spec.layers:
             bias = i + 1 if layer.use_bias else None
             act = layer.activation
-            self._layers.append((i, bias, ACTIVATIONS[act.name], act.params, layer.l2))
+            self._layers.append((i, bias, activations[act.name], act.params, layer.l2))
             i += 2 if layer.use_bias else 1
         self._buffers = Buffers()
 
@@ -83,16 +87,9 @@ class Network:
         buf = (lambda key, like: None) if buffers is None else (lambda key, like: buffers.get(key, like.shape, self.dtype))
         trace = self.forward(x, buffers)
         loss = self.loss(x, y, trace)
-        scale = reduction_scale(len(x), self.spec.loss.reduction)
         grads: list[np.ndarray | None] = [None] * len(self.params)
 
-        z, a = trace[-1]
-        _, _, out_act, out_params, _ = self._layers[-1]
-        if self.loss_fn.link:  # BP1 in closed form: the loss is fused with its softmax/sigmoid output
-            delta = self.loss_fn.gradient(z, y) * scale
-        else:  # BP1: dC/da (.) f'(z)
-            delta = out_act.backward(z, a, self.loss_fn.gradient(a, y) * scale, **out_params)
-
+        delta = self.output_delta(trace, y, len(x))
         for l in range(len(self._layers) - 1, -1, -1):
             k, b, _, _, l2 = self._layers[l]
             a_prev = x if l == 0 else trace[l - 1][1]
@@ -107,6 +104,15 @@ class Network:
                 upstream = np.matmul(delta, self.params[k].T, out=buf(("da", l - 1), a_prev_act))
                 delta = act.backward(z_prev, a_prev_act, upstream, **params)
         return loss, grads
+
+    def output_delta(self, trace: Trace, y: np.ndarray, rows: int) -> np.ndarray:
+        """BP1: delta^L = dC/dz^L, in closed form where the loss is fused with its softmax/sigmoid output."""
+        z, a = trace[-1]
+        scale = reduction_scale(rows, self.spec.loss.reduction)
+        if self.loss_fn.link:
+            return self.loss_fn.gradient(z, y) * scale
+        _, _, out_act, out_params, _ = self._layers[-1]
+        return out_act.backward(z, a, self.loss_fn.gradient(a, y) * scale, **out_params)
 
     def step(self, x: np.ndarray, y: np.ndarray) -> float:
         """One optimizer step on this batch; returns the loss before the update."""

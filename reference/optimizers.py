@@ -52,13 +52,22 @@ class Optimizer:
 
     def update(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
         """Apply one step to ``params`` in place."""
+        self.begin(params)
+        for i, (p, g) in enumerate(zip(params, grads)):
+            self.apply_one(i, p, g)
+
+    def begin(self, params: list[np.ndarray]) -> None:
+        """Start step t + 1 (state created on the first); ``apply_one`` then updates each parameter."""
         if self.slots is None:
             self.slots = [self.build(p) for p in params]
         if self._scratch is None or any(s.shape != p.shape or s.dtype != p.dtype for (s, _), p in zip(self._scratch, params)):
             self._scratch = [(np.empty_like(p), np.empty_like(p)) for p in params]
         self.t += 1
-        for p, g, slot, (s, s2) in zip(params, grads, self.slots, self._scratch):
-            self.apply(p, g, slot, s, s2)
+
+    def apply_one(self, i: int, p: np.ndarray, g: np.ndarray) -> None:
+        """Update parameter i (in place) with its gradient, in the step ``begin`` started."""
+        s, s2 = self._scratch[i]
+        self.apply(p, g, self.slots[i], s, s2)
 
     def build(self, p: np.ndarray) -> dict[str, np.ndarray]:
         return {}

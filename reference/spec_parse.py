@@ -182,9 +182,10 @@ def _check_output(spec: Spec, problems: list[str]) -> None:
         elif k != n_classes:
             problems.append(f"{where}.units: {spec.loss.name} on {ds.name} needs {n_classes} outputs (one per class); got {k}")
     elif spec.loss.name == "binary_crossentropy":
-        if n_classes != 2 or k != 1:
-            problems.append(f"{where}.units: binary_crossentropy needs one output and a two-class dataset; "
-                            f"got {k} output(s) on {ds.name}")
+        if n_classes is None or (k != n_classes and not (n_classes == 2 and k == 1)):
+            problems.append(f"{where}.units: binary_crossentropy needs one output on a two-class dataset, or one per "
+                            f"class (one-hot targets, each output its own yes/no); got {k} output(s) on {ds.name}"
+                            + ("" if n_classes is None else f" ({n_classes} classes)"))
     elif n_classes is None and k != 1:
         problems.append(f"{where}.units: {ds.name} has one target value; got {k} outputs")
     elif n_classes is not None and k not in (n_classes, 1 if n_classes == 2 else n_classes):

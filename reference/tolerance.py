@@ -16,10 +16,28 @@ Every bound is a rounding-error estimate times a safety factor, in terms of the 
 Summing n roundings of independent sign grows like :math:`\sqrt{n}\,u` (Higham & Mary's
 probabilistic bound), hence the square roots. The safety factor :math:`S = 16` covers the constant
 factors of those bounds (a few roundings per multiply-add, the transcendental functions' own few
-ulps, conditioning of the activations) and is the same for every check and dtype:
+ulps, conditioning of the activations) and is the same for every check and dtype.
+
+**Relative to what.** Every bound below is relative to the tensor's *operand scale* :math:`s_T`
+(``reference/magnitudes.py``), not to the tensor's own size: a computed result errs in proportion to
+the magnitudes of the operands that produced it (:math:`|\mathrm{fl}(a-b) - (a-b)| \le u(|a|+|b|)`),
+and a result that cancels (a bias of 0.01 minus an Adam step of 0.01, a batch sum of gradients of
+both signs, an mse at an exact fit) is far smaller than they are. The error reported is
+:math:`\max|a - r| / \max(s_T, \max|r|)`; where nothing cancels :math:`s_T \le \max|r|`, so every bound
+is exactly as tight as when it was measured against the tensor itself. How each scale is built:
+
+* forward, loss, grads, large-logits: the reference computes a magnitude for every element beside
+  its answer: sums in quadrature of their terms' magnitudes, propagated through the network
+  (magnitudes.py states the rules); the loss keeps the second-order :math:`u|a|^2` of a squared error
+  at an exact fit;
+* a step :math:`w' = w - \Delta`: :math:`\max(|w'|, \sqrt{w^2 + \Delta^2})`, from the weights before the
+  step and the reference optimizer's update (the error of :math:`\Delta`, at most :math:`\kappa u|\Delta|`,
+  and of the subtraction are both bounded by :math:`S u \kappa` of it);
+* a trajectory after k steps: the largest :math:`|w|` the tensor has had in steps 0..k, since its
+  accumulated error is the sum of every earlier step's, each bounded by that step's operands.
 
 =============  ======================================================  =====================
-check          bound                                                   float64, fashion
+check          bound (relative to the operand scale)                   float64, fashion
                                                                        784-500-300-100-10
 =============  ======================================================  =====================
 weights        0: a copy in and out is exact                           0
@@ -28,7 +46,8 @@ loss           :math:`S u \sqrt{n B} L`                                 1.6e-12
 grads          :math:`S u \sqrt{n B}\, 2L`                              3.2e-12
 large-logits   the grads bound times the largest logit Z (1000, 150):     3.2e-9
                at that scale every rounding of z is amplified Z-fold
-               in exp(z - max z)
+               in exp(z - max z) (an activation's conditioning, which
+               the operand scales leave to the tolerance)
 step-<opt>     :math:`S u \kappa` (the optimizer alone, from the         1.8e-12 (Adam)
                implementation's own gradient)
 trajectory     after k steps :math:`S u \sum_{i \le k} (1 + r_i(\sqrt{n B}\,2L + \kappa))`,

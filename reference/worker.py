@@ -32,12 +32,18 @@ import numpy as np
 
 from reference import spec as S
 from reference.checks import Case, collect
+from reference.errors import Unsupported
 
 DEFAULT_TIMEOUT = 600.0
 
 
 class WorkerError(RuntimeError):
-    """The worker process failed: it died, timed out, or raised while answering."""
+    """The worker process failed: it died, timed out, or raised while answering. ``reason`` is one line;
+    ``detail`` the traceback or the worker's last output, for ``--verbose`` and the JSON report."""
+
+    def __init__(self, reason: str, detail: str | None = None):
+        super().__init__(reason + (f"\n{detail}" if detail else ""))
+        self.reason, self.detail = reason, detail
 
 
 def load_target(target: str):
@@ -191,7 +197,9 @@ class Worker:
             return self._died(req["op"])
         reply = json.loads(line)
         if not reply.get("ok"):
-            raise WorkerError(f"{self.name}: {reply.get('error', 'failed')}\n{reply.get('traceback', '').rstrip()}")
+            if "unsupported" in reply:
+                raise Unsupported(reply["unsupported"])
+            raise WorkerError(f"{self.name}: {reply.get('error', 'failed')}", reply.get("traceback", "").rstrip() or None)
         out = _load(reply["arrays"]) if reply.get("arrays") else {}
         for p in (req.get("arrays"), reply.get("arrays")):
             if p:
@@ -211,8 +219,9 @@ class Worker:
         code = self.proc.wait() if self.proc else None
         tail = self._stderr_tail()
         self._kill()
-        raise WorkerError(f"{self.name}: the worker process exited (code {code}) during '{op}'."
-                          + (f" Its last output:\n{tail}" if tail else ""))
+        raise WorkerError(f"{self.name}: the worker process exited (code {code}) during '{op}'"
+                          + (f"; its last output: {tail.splitlines()[-1][:200]}" if tail else "."),
+                          f"The worker's last output:\n{tail}" if tail else None)
 
     # -- the calls the runner makes --
     def _ensure(self) -> None:
@@ -277,6 +286,8 @@ def serve(target: str) -> None:
                 path = folder / f"reply{next(replies)}.npz"
                 _save(path, out)
                 reply["arrays"] = str(path)
+        except Unsupported as exc:
+            reply = {"ok": False, "unsupported": str(exc)}
         except Exception as exc:  # reported to the parent, which decides what it means
             reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(limit=8)}
         wire.write(json.dumps(reply) + "\n")

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from nnparity import registry, report
 from nnparity.bench import parity_profile, peak, plot, training
-from nnparity.commands.parity import implementations
+from nnparity.commands.common import implementations
 from nnparity.console import out
 from reference import spec as S
 from reference.errors import UserError

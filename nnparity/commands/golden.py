@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import time
 
-from nnparity import registry, report
-from nnparity.commands.check import _table
-from nnparity.commands.parity import _choose
+from rich.markup import escape
+
+from nnparity import golden, registry, report
+from nnparity.commands import common
+from nnparity.commands.check import table
 from nnparity.console import out
-from nnparity import golden
 from reference import spec as S
 from reference.errors import UserError
 
@@ -18,33 +19,29 @@ def run_export(args) -> int:
         S.load(s)
     started = time.perf_counter()
     with out.status("exporting ...") as status:
-        names = golden.export(args.dir, specs, _choose(args.dtype, ["float64", "float32"], "dtype"), args.steps,
-                              progress=lambda name: status.update(f"exported {name}"))
-    out.print(f"wrote {len(names)} cases to {args.dir} in {time.perf_counter() - started:.0f} s")
+        names = golden.export(args.dir, specs, common.choose(args.dtype, common.DTYPES, "dtype"), args.steps,
+                              progress=lambda name: status.update(escape(f"exported {name}")))
+    out.print(f"wrote {len(names)} cases to {escape(str(args.dir))} in {time.perf_counter() - started:.0f} s")
     return 0
 
 
 def run_verify(args) -> int:
     if not args.impl:
         raise UserError("golden verify needs --impl (a built-in or plugin name, or module.path:ClassName).")
-    if not registry.is_target(args.impl) and args.impl not in registry.known():
-        raise UserError(f"--impl {args.impl}: unknown; known: {', '.join(registry.known())}, or module.path:ClassName.")
-    impl = registry.make(args.impl, timeout=args.timeout)
+    [name] = common.implementations([args.impl])
+    started = time.perf_counter()
+    impl = registry.load(name, timeout=args.timeout)
     try:
         with out.status("verifying ...") as status:
             outcomes = golden.verify(args.dir, impl, args.check, timeout=args.timeout,
-                                     progress=lambda o: status.update(f"{o.spec} {o.dtype} {o.check}"))
+                                     progress=lambda o: status.update(escape(f"{o.spec} {o.dtype} {o.check}")))
     finally:
         impl.close()
-    out.print(_table(outcomes, f"{args.impl} (golden files in {args.dir})"))
-    for o in outcomes:
-        if o.status in ("fail", "error"):
-            out.print(report.explain(o))
-    counts = report.summary(outcomes)
-    bad = counts.get("fail", 0) + counts.get("error", 0)
-    out.print(f"{'[bold red]FAIL[/]' if bad else '[green]PASS[/]'}: {counts.get('pass', 0)} passed, {counts.get('fail', 0)} failed, "
-              f"{counts.get('error', 0)} errors, {counts.get('skip', 0)} skipped.")
-    return 1 if bad else 0
+    out.print(table(outcomes, f"{name} (golden files in {args.dir})"))
+    for note in report.chaos_notes(outcomes):
+        out.print(note)
+    common.print_problems(outcomes, args.verbose)
+    return common.finish(outcomes, "", time.perf_counter() - started)
 
 
 def add_parser(sub) -> None:
@@ -61,4 +58,5 @@ def add_parser(sub) -> None:
     v.add_argument("--impl", help="module.path:ClassName, a plugin's name or a built-in")
     v.add_argument("--check", action="append", help="only these checks (default: every check in the files)")
     v.add_argument("--timeout", type=float, default=120.0, help="seconds one check may take (default 120)")
+    v.add_argument("--verbose", action="store_true", help="each error's traceback, not only its one-line reason")
     v.set_defaults(run=run_verify)

@@ -64,3 +64,24 @@ class ReturnsInf(NumpyImplementation):
         out = super().forward(h, x)
         out[2, -1] = np.inf
         return out
+
+
+class Unavailable(NumpyImplementation):
+    name = "unavailable"
+
+    def available(self):
+        return "this plugin needs a GPU driver this machine lacks"
+
+
+class DeclinesEverything(NumpyImplementation):
+    name = "declines-everything"
+
+    def supports(self, spec):
+        return f"{spec.name}: this implementation does no {spec.dtype} arithmetic at all"
+
+
+class SupportsFloat64Only(NumpyImplementation):
+    name = "float64-only"
+
+    def supports(self, spec):
+        return None if spec.dtype == "float64" else f"computes in float64 only (asked for {spec.dtype})"

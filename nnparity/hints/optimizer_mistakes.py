@@ -1,0 +1,255 @@
+"""Update rules with one mistake each: what an implementation with that mistake does in a step.
+
+A step check is replayed from the implementation's own gradients and weights (``replay``), so a variant
+is judged on its update rule alone; a trajectory is rerun end to end with the variant in the reference
+network (``trajectory_network``). The mistakes: the other epsilon placement, no bias correction, a step
+count off by one, the momentum's sign, momentum for Nesterov and back, torch-style dampening, AMSGrad's
+running maximum, coupled or missing weight decay, the other centering, state dropped after the first
+step, hyperparameters or the learning rate rounded through float32, a stale gradient (the previous
+step's), and the weights of each layer updated before the backward pass has reached the layer below.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from reference.network import Network
+from reference.optimizers import Adam, AdamW, Momentum, Optimizer, make_optimizer
+
+
+class _NoBiasCorrection(Adam):
+    """Adam with c1 = c2 = 1 (its first steps are then several times too large)."""
+
+    def apply(self, w, g, slot, s, s2):
+        t, self.t = self.t, 10**9  # beta^t underflows to 0: no correction
+        try:
+            super().apply(w, g, slot, s, s2)
+        finally:
+            self.t = t
+
+
+def _off_by_one(cls: type) -> type:
+    class OffByOne(cls):
+        """Bias correction with t + 1: the step counter advanced before its first use."""
+
+        def apply(self, w, g, slot, s, s2):
+            self.t += 1
+            try:
+                super().apply(w, g, slot, s, s2)
+            finally:
+                self.t -= 1
+
+    return OffByOne
+
+
+class _AMSGrad(Adam):
+    """v replaced by its running maximum in the denominator (torch and Keras ``amsgrad=True``)."""
+
+    def build(self, p):
+        return {**super().build(p), "vmax": np.zeros_like(p)}
+
+    def apply(self, w, g, slot, s, s2):
+        h, t = self.hyper, self.t
+        if "weight_decay" in h:
+            w *= 1 - h["learning_rate"] * h["weight_decay"]
+        m, v, vmax = slot["m"], slot["v"], slot["vmax"]
+        m *= h["beta_1"]
+        m += (1 - h["beta_1"]) * g
+        v *= h["beta_2"]
+        v += (1 - h["beta_2"]) * g * g
+        np.maximum(vmax, v, out=vmax)
+        c1, c2 = 1 - h["beta_1"] ** t, 1 - h["beta_2"] ** t
+        if h["eps_mode"] == "torch":
+            w -= h["learning_rate"] / c1 * m / (np.sqrt(vmax) / np.sqrt(c2) + h["epsilon"])
+        else:
+            w -= h["learning_rate"] * np.sqrt(c2) / c1 * m / (np.sqrt(vmax) + h["epsilon"])
+
+
+class _Dampened(Momentum):
+    """torch's SGD with dampening = momentum: b <- mu b + (1 - mu) g."""
+
+    def apply(self, w, g, slot, s, s2):
+        mu = self.hyper["momentum"]
+        b = slot["b"]
+        b *= mu
+        b += (1 - mu) * g
+        w -= self.hyper["learning_rate"] * (g + mu * b if self.nesterov else b)
+
+    nesterov = False
+
+
+class _DampenedNesterov(_Dampened):
+    nesterov = True
+
+
+class _ForgetsFirstState(Optimizer):
+    """The reference optimizer whose state after the first step is thrown away (re-initialised)."""
+
+    def __init__(self, inner: Optimizer):
+        super().__init__(**inner.hyper)
+        self.inner = inner
+
+    def update(self, params, grads):
+        self.inner.update(params, grads)
+        if self.inner.t == 1:
+            self.inner.slots = None
+
+
+class _CoupledDecay(Adam):
+    """AdamW's decay added to the gradient (g + wd w, Adam with L2) instead of applied to the weights."""
+
+    def apply(self, w, g, slot, s, s2):
+        h = dict(self.hyper)
+        super().apply(w, g + h["weight_decay"] * w, slot, s, s2)
+
+
+def _float32(params: dict, only: tuple[str, ...] | None = None) -> dict:
+    return {k: float(np.float32(v)) if isinstance(v, float) and (only is None or k in only) else v for k, v in params.items()}
+
+
+@dataclass(frozen=True)
+class UpdateMistake:
+    key: str
+    text: str
+    optimizer: Callable[[], Optimizer]  # a fresh optimizer with the mistake
+    stale: bool = False  # applies the previous step's gradient
+    layerwise: bool = False  # updates each layer as soon as backprop has its gradient
+
+
+def update_mistakes(name: str, params: dict, dtype: str) -> list[UpdateMistake]:
+    """The mistakes that can differ from the rule ``name`` with ``params`` (reference/optimizers.py)."""
+    make = lambda n=name, p=params: (lambda: make_optimizer(n, p))
+    out = []
+    if "eps_mode" in params:
+        other = "torch" if params["eps_mode"] == "keras" else "keras"
+        out.append(UpdateMistake("eps-mode", f"epsilon placement: the update matches eps_mode '{other}', not "
+                                 f"'{params['eps_mode']}' ({'sqrt(v) + eps' if other == 'torch' else 'sqrt(v + eps), or Keras epsilon-hat'})",
+                                 make(p={**params, "eps_mode": other})))
+    if name in ("adam", "adamw"):
+        base = Adam if name == "adam" else AdamW
+        out += [UpdateMistake("no-bias-correction", "Adam without bias correction (the first steps 1/(1-beta1) too large)",
+                              lambda: _NoBiasCorrection(**params) if name == "adam" else _with_decay(_NoBiasCorrection, params)),
+                UpdateMistake("step-count", "the step count off by one: bias correction computed with t + 1",
+                              lambda: _off_by_one(base)(**params)),
+                UpdateMistake("amsgrad", "AMSGrad: v replaced by its running maximum (torch's amsgrad=True)",
+                              lambda: _AMSGrad(**params))]
+    if "momentum" in params and params["momentum"] > 0:
+        out.append(UpdateMistake("momentum-sign", "the momentum's sign: the update matches momentum -mu",
+                                 make(p={**params, "momentum": -params["momentum"]})))
+        if name in ("momentum", "nesterov"):
+            swapped = "nesterov" if name == "momentum" else "momentum"
+            out.append(UpdateMistake("nesterov-swap", f"the update matches {swapped}, not {name}", make(n=swapped)))
+            out.append(UpdateMistake("dampening", "the momentum buffer dampened: b = mu b + (1 - mu) g (torch's "
+                                     "dampening = momentum) where the rule has b = mu b + g",
+                                     lambda: (_Dampened if name == "momentum" else _DampenedNesterov)(**params)))
+    if name == "adamw":
+        out.append(UpdateMistake("decay-missing", "no weight decay: the update matches Adam without it",
+                                 make(n="adam", p={k: v for k, v in params.items() if k != "weight_decay"})))
+        out.append(UpdateMistake("decay-coupled", "weight decay coupled: wd w added to the gradient (Adam with L2) "
+                                 "instead of decoupled w <- w (1 - lr wd)", lambda: _CoupledDecay(**params)))
+    if name == "rmsprop":
+        out.append(UpdateMistake("centered", f"centered = {not params['centered']}", make(p={**params, "centered": not params["centered"]})))
+    out.append(UpdateMistake("forgets-state", "optimizer state: the first step's state is not kept (step 2 starts afresh)",
+                             lambda: _ForgetsFirstState(make_optimizer(name, params))))
+    out.append(UpdateMistake("stale-gradient", "a stale gradient: each step applies the previous step's gradient",
+                             make(), stale=True))
+    out.append(UpdateMistake("layerwise", "each layer's weights updated during the backward pass, before the layer "
+                             "below has its gradient (which then flows through the updated weights)", make(), layerwise=True))
+    if dtype == "float64":
+        if float(np.float32(params["learning_rate"])) != params["learning_rate"]:
+            out.append(UpdateMistake("lr-float32", f"the learning rate rounded to float32 ({params['learning_rate']!r} -> "
+                                     f"{float(np.float32(params['learning_rate']))!r}): Keras keeps it in a floatx (float32) "
+                                     "variable", make(p=_float32(params, ("learning_rate",)))))
+        rounded = _float32(params)
+        if rounded != _float32(params, ("learning_rate",)):
+            out.append(UpdateMistake("hyper-float32", "the optimizer's constants (betas, epsilon, rho, momentum) rounded "
+                                     "through float32 (Python floats cast via float32 constants: tensorflow#35938)",
+                                     make(p=rounded)))
+    return out
+
+
+def _with_decay(cls: type, params: dict) -> Optimizer:
+    class Decayed(cls):
+        def apply(self, w, g, slot, s, s2):
+            w *= 1 - self.hyper["learning_rate"] * self.hyper["weight_decay"]
+            super().apply(w, g, slot, s, s2)
+
+    return Decayed(**params)
+
+
+def replay(mistake: UpdateMistake, start: list[np.ndarray], grads: list[list[np.ndarray]],
+           weights: list[list[np.ndarray]], layerwise_step: Callable | None = None) -> list[list[np.ndarray]]:
+    """The weights after each step of a step check under ``mistake``, each step from the implementation's own
+    weights before it (``start``, then ``weights[s - 1]``) and its own gradient ``grads[s]``."""
+    optimizer = mistake.optimizer()
+    expected, before = [], [np.asarray(w, dtype=np.float64).copy() for w in start]
+    for s in range(len(weights)):
+        if mistake.layerwise:
+            after = layerwise_step(optimizer, before)
+        else:
+            g = grads[max(s - 1, 0)] if mistake.stale else grads[s]
+            after = [w.copy() for w in before]
+            optimizer.update(after, [np.asarray(x, dtype=np.float64) for x in g])
+        expected.append(after)
+        before = [np.asarray(w, dtype=np.float64).copy() for w in weights[s]]
+    return expected
+
+
+def layerwise_step(net: Network, optimizer: Optimizer, params: list[np.ndarray], x: np.ndarray, y) -> list[np.ndarray]:
+    """One step that updates each layer's weights as soon as backprop has their gradient (the mistake), so the
+    layer below is reached through the updated kernel. ``params`` are left unchanged; the new weights returned."""
+    net.params = [np.asarray(p, dtype=np.float64).copy() for p in params]
+    full_grads = net.loss_and_grads(x, y)[1]  # BP1 and the top layer's gradients are those of the correct step
+    optimizer.begin(net.params)
+    trace = net.forward(x)
+    delta = None
+    for l in range(len(net._layers) - 1, -1, -1):
+        k, b, _, _, l2 = net._layers[l]
+        a_prev = np.asarray(x, dtype=np.float64) if l == 0 else trace[l - 1][1]
+        if l == len(net._layers) - 1:
+            gk, gb = full_grads[k], (full_grads[b] if b is not None else None)
+            delta = net.output_delta(trace, y, len(x))
+        else:
+            gk = a_prev.T @ delta + 2 * l2 * net.params[k]
+            gb = delta.sum(axis=0) if b is not None else None
+        optimizer.apply_one(k, net.params[k], gk)
+        if b is not None:
+            optimizer.apply_one(b, net.params[b], gb)
+        if l > 0:
+            _, _, act, act_params, _ = net._layers[l - 1]
+            z_prev, a_prev_act = trace[l - 1]
+            delta = act.backward(z_prev, a_prev_act, delta @ net.params[k].T, **act_params)
+    return [p.copy() for p in net.params]
+
+
+class MistakenTrainer(Network):
+    """The reference network whose ``step`` has one update mistake: for replaying a whole trajectory."""
+
+    def __init__(self, spec, weights, dtype, mistake: UpdateMistake):
+        super().__init__(spec, weights, dtype=dtype)
+        self.optimizer, self.mistake, self._previous = mistake.optimizer(), mistake, None
+
+    def step(self, x, y):
+        if self.mistake.layerwise:
+            self.params = layerwise_step(self, self.optimizer, self.params, x, y)
+            return 0.0
+        loss, grads = self.loss_and_grads(x, y)
+        grads = [g.copy() for g in grads]
+        applied = self._previous if self.mistake.stale and self._previous is not None else grads
+        self._previous = grads
+        self.optimizer.update(self.params, applied)
+        return loss
+
+
+def trainer_factory(mistake: UpdateMistake):
+    """An implementation (for ``checks.collect``) whose networks train with ``mistake``."""
+    from reference.implementation import NumpyImplementation
+
+    class Mistaken(NumpyImplementation):
+        def build(self, spec, weights, *, dtype, device):
+            return MistakenTrainer(spec, weights, dtype, mistake)
+
+    return Mistaken()
+
