@@ -1,10 +1,17 @@
-"""Atomic file writes: a reader sees the old file or the complete new one, never a half-written one."""
+"""Atomic file writes: a reader sees the old file or the complete new one, never a half-written one.
+
+The temporary file lies beside the target (``os.replace`` is atomic only within one filesystem) and carries
+the writer's pid; one left behind by a writer that was killed outright (SIGKILL, a power cut) is removed
+by the next write into that directory (``reference/processes.py``).
+"""
 from __future__ import annotations
 
 import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
+
+from reference import processes
 
 
 def _umask() -> int:
@@ -21,7 +28,9 @@ def replacing(path: Path, suffix: str = ""):
     make committed results unreadable to other users)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix, dir=path.parent)
+    processes.remove_stale(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{processes.owned_name('nnparity')}", suffix=suffix or path.suffix,
+                               dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)

@@ -107,6 +107,9 @@ def load(name: str, timeout: float = DEFAULT_TIMEOUT, single_thread: bool = True
         hello = impl.hello()
     except WorkerError as exc:
         impl.close()
+        if exc.timed_out:
+            raise UserError(f"--impl {name}: did not start within --timeout {timeout:g} s (its import or available() "
+                            "hangs, or needs longer: raise --timeout). Nothing was checked.") from None
         raise UserError(f"--impl {name}: cannot be loaded: {_import_error(exc)}. "
                         + ("Check that the module is importable here (installed, or on PYTHONPATH) and that the class "
                            "name is right: --impl module.path:ClassName." if is_target(plugins().get(name, name)) else

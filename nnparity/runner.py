@@ -111,11 +111,19 @@ def run(sel: Selection, make_impl: Callable[[str], object], progress: Callable[[
         t.start()
     try:
         preparing = _feed(sel, queues)
-    finally:
         for q in queues.values():
             q.put(None)
         for t in threads:
             t.join()
+    except BaseException:  # Ctrl-C, SIGTERM: stop every worker now rather than wait for its current answer
+        for _, _, impl in instances:
+            getattr(impl, "kill", lambda: None)()
+        for q in queues.values():
+            q.put(None)
+        for t in threads:
+            t.join(timeout=5)
+        raise
+    finally:
         if pool is None:
             for name, k, impl in instances:
                 impl.close()
@@ -155,15 +163,18 @@ def _feed(sel: Selection, queues: dict) -> float:
 
 
 def greet(impl) -> dict:
-    """The implementation's ``hello`` (starting its worker), or one that says why it could not start."""
+    """The implementation's ``hello`` (starting its worker), or, when it failed to start (an import error, a crash,
+    no answer within the timeout), the ``error`` that makes each of its cells an ERROR."""
     try:
         return impl.hello()
     except Exception as exc:
-        return {"available": f"could not start: {exc}", "devices": []}
+        return {"available": None, "devices": [], "error": exc}
 
 
 def unavailable(hello: dict, name: str, device: str) -> str | None:
-    """Why ``name`` cannot run on ``device`` (missing package, no such device), or None."""
+    """Why ``name`` cannot run on ``device`` (missing package, no such device, failed to start), or None."""
+    if hello.get("error") is not None:
+        return f"could not start: {str(hello['error']).splitlines()[0]}"
     why = hello.get("available")
     if why is None and device not in hello.get("devices", ["cpu"]):
         why = f"no {device} device for {name} here"
@@ -182,7 +193,9 @@ def _serve(name: str, k: int, impl, cases: queue.Queue, sel: Selection, timeout:
         why = unavailable(hello, name, case.device)
         earlier: dict[str, Outcome] = {}
         for check in sel.checks:
-            if why is not None:
+            if hello.get("error") is not None:
+                o = error_outcome(judge.label, name, case, check, hello["error"])
+            elif why is not None:
                 o = Outcome(judge.label, name, case.dtype, case.device, check, "skip", message=why)
             else:
                 o = one(judge, impl, name, check, timeout, earlier)

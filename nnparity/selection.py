@@ -51,7 +51,11 @@ class Selection:
     labelled: list[LabelledSpec] = field(init=False)
 
     def __post_init__(self):
+        from nnparity.limits import require_memory
+
         self.labelled = label_specs(self.specs)
+        for ls in self.labelled:  # an impossible size is refused now, not as a MemoryError minutes in
+            require_memory(ls.spec, self.steps, ls.given)
 
     @property
     def labels(self) -> list[str]:

@@ -38,7 +38,7 @@ def test_raising_crashing_and_hanging_implementations_are_errors_and_the_rest_ru
     assert out["raises:grads"].status == "error" and "this plugin has no gradients yet" in out["raises:grads"].message
     assert out["raises:forward"].status == "pass"
     assert out["dies:forward"].status == "error"
-    assert "exited (code 3)" in out["dies:forward"].message and "about to crash" in out["dies:forward"].message
+    assert "exited (code 3)" in out["dies:forward"].message and "about to crash" in out["dies:forward"].detail
     assert out["dies:grads"].status == "pass"  # a fresh worker answers the next check
     assert out["hangs:forward"].status == "error" and "no answer to 'collect' within 5 s" in out["hangs:forward"].message
     assert out["hangs:grads"].status == "pass"
@@ -75,7 +75,7 @@ def test_cli_exit_codes_and_json(tmp_path):
     assert data["provenance"]["versions"]["torch"] == "2.13.0+cpu" or data["provenance"]["versions"]["torch"].startswith("2.13.0")
     assert {o["id"] for o in data["outcomes"]} >= {"gates_xor-torch-float32-step-adam", "gates_xor-numpy-float64-grads"}
     for bad, message in ((["--impl", "mxnet"], "--impl mxnet: unknown"), (["--check", "speed"], "--check speed: unknown"),
-                         (["--spec", "nope"], "nope: no such spec file"), (["--steps", "0"], "at least 1 step")):
+                         (["--spec", "nope"], "nope: no such spec file"), (["--steps", "0"], "--steps: 0: must be at least 1")):
         proc = subprocess.run([sys.executable, "-m", "nnparity.cli", "parity", *bad], capture_output=True, text=True)
         assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
 

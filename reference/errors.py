@@ -1,4 +1,18 @@
-"""Errors a user can fix. The CLI prints their message (one paragraph, no traceback) and exits with 2."""
+"""Errors a user can fix. The CLI prints their message (one paragraph, no traceback) and exits with 2.
+
+Every message stays short whatever the user gave: values are shown through ``show`` (a bounded repr) and
+a spec with thousands of problems lists the first ``SHOWN`` and counts the rest.
+"""
+import reprlib
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxtuple, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 3, 6, 6, 6, 60, 60
+SHOWN = 20
+
+
+def show(value) -> str:
+    """A user's value in a message: its repr, cut short (a 10 MB string or a list nested 1000 deep included)."""
+    return _REPR.repr(value)
 
 
 class UserError(Exception):
@@ -11,8 +25,9 @@ class SpecError(UserError):
     def __init__(self, source: str, problems: list[str]):
         self.source = source
         self.problems = list(problems)
-        listed = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(f"{source}: the spec is not valid:\n{listed}")
+        listed = "\n".join(f"  - {p if len(p) <= 400 else p[:397] + '...'}" for p in self.problems[:SHOWN])
+        more = f"\n  ... and {len(self.problems) - SHOWN:,} more problems" if len(self.problems) > SHOWN else ""
+        super().__init__(f"{source}: the spec is not valid:\n{listed}{more}")
 
 
 class DatasetError(UserError):

@@ -18,6 +18,7 @@ import hashlib
 import os
 import tempfile
 import urllib.request
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,15 +66,23 @@ def _mismatch(data: bytes, name: str) -> str | None:
     return None
 
 
-def _decompress(raw: bytes) -> bytes:
-    return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw  # gzip by its magic bytes, not the name
+def _decompress(raw: bytes, limit: int) -> bytes:
+    """The gzip's content (by its magic bytes, not the name), at most ``limit`` + 1 bytes: a file that inflates
+    past the official size is not Fashion-MNIST, and is not inflated further (a gzip bomb stays small)."""
+    if raw[:2] != b"\x1f\x8b":
+        return raw
+    out = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw, limit + 1)
+    return out
 
 
 def _verified_bytes(path: Path, name: str) -> bytes:
     """The decompressed content of ``path``, or a DatasetError naming the file."""
     try:
-        data = _decompress(path.read_bytes())
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        if path.stat().st_size > FILES[name][0] + (1 << 20):  # a gzip is never much larger than what it holds
+            raise DatasetError(f"{path}: {path.stat().st_size:,} bytes, larger than the official {name} could be. "
+                               f"Delete it, then: {HOW_TO_INSTALL}")
+        data = _decompress(path.read_bytes(), FILES[name][0])
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise DatasetError(f"{path}: cannot read this Fashion-MNIST file ({exc}). Delete it, then: {HOW_TO_INSTALL}") from None
     why = _mismatch(data, name)
     if why:
@@ -111,8 +120,8 @@ def _download(name: str) -> Path:
                     out.write(chunk)
                     bar.advance(task, len(chunk))
         try:
-            why = _mismatch(_decompress(tmp_path.read_bytes()), name)
-        except (EOFError, gzip.BadGzipFile) as exc:
+            why = _mismatch(_decompress(tmp_path.read_bytes(), FILES[name][0]), name)
+        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
             why = f"not a readable gzip file ({exc})"
         if why:
             raise DatasetError(f"{url}: the download failed verification ({why}) and was discarded; {HOW_TO_INSTALL}")

@@ -10,6 +10,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from reference.errors import SHOWN, show
+
 
 class _Required:
     def __repr__(self) -> str:
@@ -85,16 +87,18 @@ def int_list(default=REQUIRED, *, min=0) -> Param:
 def resolve(path: str, given: dict, table: dict[str, Param], problems: list[str]) -> dict:
     """Validate ``given`` against ``table``; append problems; return params with defaults filled in."""
     out = {}
-    for key in given:
-        if key not in table:
-            known = ", ".join(table) or "none"
-            problems.append(f"{path}.{key}: unknown parameter; known: {known}")
+    unknown = [key for key in given if key not in table]
+    for key in unknown[:SHOWN // 2]:
+        known = ", ".join(table) or "none"
+        problems.append(f"{path}.{str(key)[:60]}: unknown parameter; known: {known}")
+    if len(unknown) > SHOWN // 2:
+        problems.append(f"{path}: {len(unknown) - SHOWN // 2:,} more unknown parameters")
     for key, param in table.items():
         if key in given:
             value = given[key]
             why = param.check(value)
             if why is not None:
-                problems.append(f"{path}.{key}: got {value!r}; expected {why}")
+                problems.append(f"{path}.{key}: got {show(value)}; expected {why}")
                 continue
             out[key] = list(value) if isinstance(value, tuple) else value
         elif param.default is REQUIRED:

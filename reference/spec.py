@@ -31,6 +31,7 @@ from pathlib import Path
 
 import tomli_w
 
+from reference import strict_json
 from reference.errors import SpecError, UserError
 
 SPECS_DIR = Path(__file__).parent / "specs"
@@ -195,16 +196,25 @@ def bundled_names() -> list[str]:
     return list(_bundled_paths())
 
 
+MAX_SPEC_BYTES = 1 << 20  # a spec is a few kilobytes
+
+
 def read_file(path: Path) -> Spec:
     try:
+        size = path.stat().st_size
+        if size > MAX_SPEC_BYTES:
+            raise UserError(f"{path}: {size:,} bytes; a spec is a few kilobytes (at most {MAX_SPEC_BYTES:,} bytes read). "
+                            "Is this the right file?")
         text = path.read_bytes()
     except OSError as exc:
         raise UserError(f"{path}: cannot read the spec file ({exc.strerror}).") from None
+    kind = "JSON" if path.suffix == ".json" else "TOML"
     try:
-        d = json.loads(text) if path.suffix == ".json" else tomllib.loads(text.decode("utf-8"))
+        d = strict_json.loads(text) if path.suffix == ".json" else tomllib.loads(text.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
-        kind = "JSON" if path.suffix == ".json" else "TOML"
-        raise SpecError(str(path), [f"not valid {kind}: {exc}"]) from None
+        raise SpecError(str(path), [f"not valid {kind}: {str(exc)[:300]}"]) from None
+    except RecursionError:
+        raise SpecError(str(path), [f"not valid {kind}: nested too deeply (a spec nests a few levels)"]) from None
     if not isinstance(d, dict):
         raise SpecError(str(path), ["the file must hold one table (a JSON object)"])
     return from_dict(d, source=str(path))

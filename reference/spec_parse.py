@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from reference import activations, datasets, initializers, losses, optimizers
-from reference.errors import SpecError
+from reference.errors import SHOWN, SpecError, show
 from reference.params import resolve
 from reference.spec import (
     DTYPES, Activation, Dataset, Initializer, Layer, Loss, Optimizer, Source, Spec, Split, Training,
@@ -47,11 +47,12 @@ class _Table:
     def __init__(self, raw: Any, path: str, problems: list[str]):
         self.path, self.problems, self.used = path, problems, set()
         if not isinstance(raw, dict):
-            problems.append(f"{path or 'the spec'}: expected a table, got {raw!r}")
+            problems.append(f"{path or 'the spec'}: expected a table, got {show(raw)}")
             raw = {}
         self.raw = raw
 
     def at(self, key: str) -> str:
+        key = key if len(str(key)) <= 60 else str(key)[:57] + "..."
         return f"{self.path}.{key}" if self.path else key
 
     def get(self, key: str, kind: str, default: Any = _MISSING) -> Any:
@@ -62,7 +63,7 @@ class _Table:
             return None if default is _MISSING else default
         value = self.raw[key]
         if not _kind_ok(value, kind):
-            self.problems.append(f"{self.at(key)}: got {value!r}; expected {_KIND_TEXT[kind]}")
+            self.problems.append(f"{self.at(key)}: got {show(value)}; expected {_KIND_TEXT[kind]}")
             return None if default is _MISSING else default
         return value
 
@@ -83,16 +84,19 @@ class _Table:
         return _named_thing(raw, self.at(key), table, aliases, param_tables, what, self.problems, allow_string)
 
     def close(self) -> None:
-        for key in self.raw:
-            if key not in self.used:
-                self.problems.append(f"{self.at(key)}: unknown field; known: {', '.join(sorted(self.used))}")
+        unknown = [key for key in self.raw if key not in self.used]
+        shown = SHOWN // 2  # the count below stays within the SHOWN problems a SpecError lists
+        for key in unknown[:shown]:
+            self.problems.append(f"{self.at(key)}: unknown field; known: {', '.join(sorted(self.used))}")
+        if len(unknown) > shown:
+            self.problems.append(f"{self.path or 'the spec'}: {len(unknown) - shown:,} more unknown fields")
 
 
 def _lookup(path: str, name: Any, table: dict, aliases: dict, what: str, problems: list[str]) -> str | None:
     name = aliases.get(name, name)
     if name in table:
         return name
-    problems.append(f"{path}: unknown {what} {name!r}; known: {', '.join(table)}")
+    problems.append(f"{path}: unknown {what} {show(name)}; known: {', '.join(table)}")
     return None
 
 
@@ -154,7 +158,7 @@ def _training(raw: Any, problems: list[str]) -> Training | None:
     if ds_name is not None and method is not None:
         allowed = datasets.DATASETS[ds_name].splits
         if method not in allowed:
-            problems.append(f"training.split.method: {ds_name} allows {', '.join(repr(a) for a in allowed)}; got {method!r}")
+            problems.append(f"training.split.method: {ds_name} allows {', '.join(repr(a) for a in allowed)}; got {show(method)}")
     if method == "random" and test_fraction is not None and not 0 < test_fraction < 1:
         problems.append(f"training.split.test_fraction: got {test_fraction}; expected a number in (0, 1)")
     if None in (batch_size, epochs, ds_name, method):
@@ -198,17 +202,17 @@ def parse(d: Any, source: str) -> Spec:
     t = _Table(d, "", problems)
     name = t.get("name", "str")
     if name is not None and not _NAME.match(name):
-        problems.append(f"name: got {name!r}; use letters, digits, '_', '-' and '.'")
+        problems.append(f"name: got {show(name)}; use letters, digits, '_', '-' and '.'")
     description = t.get("description", "str", "")
     seed = t.get("seed", "int")
     if seed is not None and seed < 0:
         problems.append(f"seed: got {seed}; expected an integer >= 0")
     dtype = t.get("dtype", "str", "float64")
     if dtype is not None and dtype not in DTYPES:
-        problems.append(f"dtype: got {dtype!r}; expected one of {', '.join(DTYPES)}")
+        problems.append(f"dtype: got {show(dtype)}; expected one of {', '.join(DTYPES)}")
     shape = t.get("input_shape", "list")
     if shape is not None and (len(shape) != 1 or not _kind_ok(shape[0], "int") or shape[0] < 1):
-        problems.append(f"input_shape: got {shape!r}; dense networks take flat inputs: [n_features] with n >= 1")
+        problems.append(f"input_shape: got {show(shape)}; dense networks take flat inputs: [n_features] with n >= 1")
         shape = None
     s = _Table(t.raw.get("source", {}), "source", problems)
     t.used.add("source")
@@ -229,7 +233,7 @@ def parse(d: Any, source: str) -> Spec:
         loss_name = _lookup("loss.name", loss_name, losses.LOSSES, {}, "loss", problems)
     reduction = lt.get("reduction", "str", "mean")
     if reduction not in losses.REDUCTIONS:
-        problems.append(f"loss.reduction: got {reduction!r}; expected one of {', '.join(losses.REDUCTIONS)}")
+        problems.append(f"loss.reduction: got {show(reduction)}; expected one of {', '.join(losses.REDUCTIONS)}")
     lt.close()
 
     opt_name, opt_params = t.named("optimizer", optimizers.OPTIMIZERS, {}, optimizers.HYPERPARAMETERS, "optimizer",

@@ -5,7 +5,8 @@ The parent writes one JSON request per line to the worker's stdin; arrays travel
 (read with ``allow_pickle=False``; never pickle) in a private temporary directory. The worker answers
 on a duplicate of its original stdout, so anything a library prints goes to its stderr, which is
 kept in a log whose tail explains a crash. Every call has a timeout; a worker that does not answer
-in time is killed, and the next call starts a fresh one (re-sending the cases it had).
+in time is killed, and the next call starts a fresh one (re-sending the cases it had). A worker never
+outlives its parent, and takes what it started with it (``reference/processes.py``).
 
 Requests: ``hello`` (name, availability, devices), ``load_case`` (spec + arrays), ``collect`` (one
 check of a loaded case), ``drop_case``, ``call`` (a function ``module:name`` taking the worker's
@@ -18,9 +19,9 @@ import importlib
 import itertools
 import json
 import os
+import re
 import selectors
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -32,7 +33,18 @@ import numpy as np
 
 from reference import spec as S
 from reference.checks import Case, collect
+from reference import processes
 from reference.errors import Unsupported
+
+_CLEANED = False
+
+
+def _clean_temp_once() -> None:
+    """Remove the worker directories of nnparity processes that died without removing them (once per process)."""
+    global _CLEANED
+    if not _CLEANED:
+        _CLEANED = True
+        processes.remove_stale(Path(tempfile.gettempdir()))
 
 DEFAULT_TIMEOUT = 600.0
 
@@ -41,9 +53,9 @@ class WorkerError(RuntimeError):
     """The worker process failed: it died, timed out, or raised while answering. ``reason`` is one line;
     ``detail`` the traceback or the worker's last output, for ``--verbose`` and the JSON report."""
 
-    def __init__(self, reason: str, detail: str | None = None):
+    def __init__(self, reason: str, detail: str | None = None, timed_out: bool = False):
         super().__init__(reason + (f"\n{detail}" if detail else ""))
-        self.reason, self.detail = reason, detail
+        self.reason, self.detail, self.timed_out = reason, detail, timed_out
 
 
 def load_target(target: str):
@@ -127,7 +139,9 @@ class Worker:
     # -- process management --
     def _start(self) -> None:
         if self.tmp is None:
-            self.tmp = Path(tempfile.mkdtemp(prefix=f"nnparity-{self.name}-"))
+            _clean_temp_once()
+            safe = re.sub(r"[^A-Za-z0-9_.-]", "_", self.name)[:40]
+            self.tmp = Path(tempfile.mkdtemp(prefix=processes.owned_name("nnparity") + safe + "-"))
         self.log = open(self.tmp / "stderr.log", "w+b")
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1", "NNPARITY_WORKER_DIR": str(self.tmp)}
         started = time.perf_counter()
@@ -157,12 +171,14 @@ class Worker:
     def _kill(self) -> None:
         if self.proc and self.proc.poll() is None:
             self._account_cpu()
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            processes.kill_tree(self.proc.pid)  # its group, and what left the group (setsid)
             self.proc.wait()
         self.proc = None
+
+    def kill(self) -> None:
+        """Stop the worker now (an interrupted run does not wait for its current answer) and remove its files."""
+        self._kill()
+        self.close()
 
     def close(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -211,8 +227,8 @@ class Worker:
             sel.register(self.proc.stdout, selectors.EVENT_READ)
             if not sel.select(timeout):
                 self._kill()
-                raise WorkerError(f"{self.name}: no answer to '{op}' within {timeout:.0f} s; the worker was stopped "
-                                  f"(a later call starts a new one).")
+                raise WorkerError(f"{self.name}: no answer to '{op}' within {timeout:g} s; the worker was stopped "
+                                  f"(a later call starts a new one)", timed_out=True)
         return self.proc.stdout.readline()
 
     def _died(self, op: str):
@@ -259,7 +275,22 @@ def serve(target: str) -> None:
     os.dup2(2, 1)  # whatever the libraries print goes to stderr, not into the protocol
     sys.stdout = sys.stderr
     impl, cases, replies = None, {}, itertools.count()
-    folder = Path(os.environ.get("NNPARITY_WORKER_DIR") or tempfile.mkdtemp(prefix="nnparity-worker-"))
+    folder = Path(os.environ.get("NNPARITY_WORKER_DIR") or tempfile.mkdtemp(prefix=processes.owned_name("nnparity") + "worker-"))
+    processes.become_subreaper()
+
+    def orphaned() -> None:  # the parent died (killed, crashed): end what this worker started, and itself
+        processes.end_descendants()
+        shutil.rmtree(folder, ignore_errors=True)
+        os._exit(1)
+
+    processes.watch_parent(orphaned)
+    try:
+        _serve_lines(target, wire, folder, impl, cases, replies)
+    finally:
+        processes.end_descendants()
+
+
+def _serve_lines(target: str, wire, folder: Path, impl, cases: dict, replies) -> None:
     for line in sys.stdin:
         req = json.loads(line)
         if req["op"] == "exit":

@@ -10,7 +10,9 @@ from rich.table import Table
 
 from nnparity import registry, report
 from nnparity.bench import parity_profile, peak, plot, training
+from nnparity.arguments import Once, positive_int, writable_dir
 from nnparity.commands.common import implementations
+from nnparity.limits import require_memory
 from nnparity.console import out
 from reference import spec as S
 from reference.errors import UserError
@@ -73,12 +75,10 @@ def _parity_table(p: dict) -> Table:
 
 def _options(args) -> dict:
     spec = S.load(args.spec)
+    require_memory(spec, 1, args.spec)
+    writable_dir(args.out, "--out")
     batches = args.batch or [32, 256]
-    if any(b < 1 for b in batches):
-        raise UserError(f"--batch {min(batches)}: a batch needs at least 1 row.")
     repeats = args.repeats or (QUICK["repeats"] if args.quick else 5)
-    if repeats < 1:
-        raise UserError(f"--repeats {repeats}: need at least 1 timed repeat.")
     rows = args.rows or (QUICK["rows"] if args.quick else None)
     if rows is not None and rows < max(batches):
         raise UserError(f"--rows {rows}: fewer rows than the largest batch ({max(batches)}).")
@@ -130,14 +130,15 @@ def run(args) -> int:
 
 def add_parser(sub) -> None:
     p = sub.add_parser("bench", help="training throughput per implementation, against this machine's matmul peak")
-    p.add_argument("--spec", default=HEADLINE, help=f"a bundled spec or a spec file (default {HEADLINE})")
+    p.add_argument("--spec", default=HEADLINE, action=Once, help=f"a bundled spec or a spec file (default {HEADLINE})")
     p.add_argument("--impl", action="append", help=f"implementation (repeatable; default: all of {', '.join(registry.names())})")
-    p.add_argument("--batch", action="append", type=int, help="batch size (repeatable; default 32 and 256)")
+    p.add_argument("--batch", action="append", type=positive_int, help="batch size (repeatable; default 32 and 256)")
     p.add_argument("--dtype", action="append", help="float32 and/or float64 (default float32)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    p.add_argument("--repeats", type=int, default=None, help="timed epochs per case, interleaved across implementations (default 5; 2 with --quick)")
-    p.add_argument("--rows", type=int, default=None, help="training rows per epoch (default: all; 2048 with --quick)")
+    p.add_argument("--device", default="cpu", action=Once, help="cpu or cuda (default cpu)")
+    p.add_argument("--repeats", type=positive_int, default=None, action=Once,
+                   help="timed epochs per case, interleaved across implementations (default 5; 2 with --quick)")
+    p.add_argument("--rows", type=positive_int, default=None, action=Once, help="training rows per epoch (default: all; 2048 with --quick)")
     p.add_argument("--quick", action="store_true", help="a small run that checks the benchmark works (what the tests run)")
     p.add_argument("--parity", action="store_true", help="also time the default parity matrix and say where its time goes")
-    p.add_argument("--out", default="results/bench", help="where to write bench.json and the figures (default results/bench/)")
+    p.add_argument("--out", default="results/bench", action=Once, help="where to write bench.json and the figures (default results/bench/)")
     p.set_defaults(run=run)

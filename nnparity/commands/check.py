@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from nnparity import report, runner
+from nnparity.arguments import Once, positive_int, seconds, writable_file
 from nnparity.commands import common
 from nnparity.console import out, sci
 from reference import spec as S
@@ -47,10 +48,7 @@ def run(args) -> int:
     if not args.impl:
         raise UserError("check needs --impl module.path:ClassName (or an installed plugin's name).")
     [impl] = common.implementations([args.impl])
-    if args.steps < 1:
-        raise UserError(f"--steps {args.steps}: the trajectory needs at least 1 step.")
-    if args.timeout <= 0:
-        raise UserError(f"--timeout {args.timeout:g}: seconds per check must be more than 0.")
+    writable_file(args.json, "--json")
     sel = runner.Selection(args.spec or S.bundled_names(), [impl], common.choose(args.dtype, common.DTYPES, "dtype"),
                            ["cpu"], common.checks(args.check), args.steps)
     started = time.perf_counter()
@@ -74,12 +72,13 @@ def run(args) -> int:
 
 def add_parser(sub) -> None:
     p = sub.add_parser("check", help="check your own implementation against the reference (every check, with hints)")
-    p.add_argument("--impl", help="module.path:ClassName, or an installed plugin's name (entry points nnparity.implementations)")
+    p.add_argument("--impl", action=Once, help="module.path:ClassName, or an installed plugin's name (entry points nnparity.implementations)")
     p.add_argument("--spec", action="append", help="a bundled spec or a spec file (repeatable; default: every bundled spec)")
     p.add_argument("--dtype", action="append", help="float64 and/or float32 (default: both)")
     p.add_argument("--check", action="append", help="a check, or 'step' for every optimizer step (default: all)")
-    p.add_argument("--steps", type=int, default=50, help="trajectory length (default 50)")
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds one check may take before the worker is stopped (default 120)")
-    p.add_argument("--json", metavar="PATH", help="also write the report, with provenance, as JSON")
+    p.add_argument("--steps", type=positive_int, default=50, action=Once, help="trajectory length (default 50)")
+    p.add_argument("--timeout", type=seconds, default=120.0, action=Once,
+                   help="seconds any one call may take, its start included, before the worker is stopped (default 120)")
+    p.add_argument("--json", metavar="PATH", action=Once, help="also write the report, with provenance, as JSON")
     p.add_argument("--verbose", action="store_true", help="each error's traceback, not only its one-line reason")
     p.set_defaults(run=run)

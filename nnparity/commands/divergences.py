@@ -7,6 +7,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from nnparity import registry, report
+from nnparity.arguments import Once, positive_int, writable_file
 from nnparity.console import out, sci
 from nnparity.divergences import Measured, catalog, measure
 from reference.errors import UserError
@@ -53,8 +54,7 @@ def run(args) -> int:
     if args.topic and len(topics) != len(args.topic):
         known = ", ".join(t.key for t in catalog())
         raise UserError(f"--topic: unknown topic in {args.topic}; known: {known}.")
-    if args.steps < 1:
-        raise UserError(f"--steps {args.steps}: need at least 1.")
+    writable_file(args.json, "--json")
     started = time.perf_counter()
     impls: dict = {}
     rows: list[Measured] = []
@@ -98,7 +98,7 @@ def run(args) -> int:
 def add_parser(sub) -> None:
     p = sub.add_parser("divergences", help="how far each framework's own defaults land apart, and what aligns them")
     p.add_argument("--topic", action="append", help="one divergence (repeatable; default: all)")
-    p.add_argument("--steps", type=int, default=50, help="training steps K (default 50)")
-    p.add_argument("--json", metavar="PATH", help="also write the measurements, with provenance, as JSON")
+    p.add_argument("--steps", type=positive_int, default=50, action=Once, help="training steps K (default 50)")
+    p.add_argument("--json", metavar="PATH", action=Once, help="also write the measurements, with provenance, as JSON")
     p.add_argument("--markdown", action="store_true", help="also print the table as Markdown (the README's)")
     p.set_defaults(run=run)

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from nnparity.arguments import Once, positive_int
 from nnparity.console import out, sci, verdict
+from nnparity.limits import require_memory
 from reference import spec as S
 from reference.gradcheck import THRESHOLD, GradcheckResult
 from reference.gradcheck_suite import GRID_COLUMNS, check_spec, grid
@@ -44,7 +46,9 @@ def _grid_table(cells) -> Table:
 
 def run(args) -> int:
     if args.spec:
-        result = check_spec(S.load(args.spec), args.rows)
+        spec = S.load(args.spec)
+        require_memory(spec, 1, args.spec)
+        result = check_spec(spec, args.rows)
         out.print(_tensor_table(result))
         results = [result]
     else:
@@ -71,5 +75,5 @@ def run(args) -> int:
 def add_parser(sub) -> None:
     p = sub.add_parser("gradcheck", help="check the reference's gradients against finite differences")
     p.add_argument("spec", nargs="?", help="one spec (bundled name or file); default: every bundled spec and the activation x loss grid")
-    p.add_argument("--rows", type=int, default=8, help="training rows in the checked batch (default 8)")
+    p.add_argument("--rows", type=positive_int, default=8, action=Once, help="training rows in the checked batch (default 8)")
     p.set_defaults(run=run)

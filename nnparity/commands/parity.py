@@ -5,24 +5,21 @@ from __future__ import annotations
 import time
 
 from nnparity import registry, report, runner
+from nnparity.arguments import Once, positive_int, seconds, writable_file
 from nnparity.commands import common
 from nnparity.console import out
-from reference.errors import UserError
 
 
 def selection(args) -> runner.Selection:
     from reference import spec as S
 
-    if args.steps < 1:
-        raise UserError(f"--steps {args.steps}: the trajectory needs at least 1 step.")
-    if args.timeout <= 0:
-        raise UserError(f"--timeout {args.timeout:g}: seconds per check must be more than 0.")
     return runner.Selection(args.spec or S.bundled_names(), common.implementations(args.impl),
                             common.choose(args.dtype, common.DTYPES, "dtype"),
                             common.choose(args.device, ["cpu"], "device", {"cuda": ["cuda"]}), common.checks(args.check), args.steps)
 
 
 def run(args) -> int:
+    writable_file(args.json, "--json")
     sel = selection(args)
     started = time.perf_counter()
     pool = common.start(sel.impls, bool(args.impl), args.timeout)
@@ -52,9 +49,10 @@ def add_parser(sub) -> None:
     p.add_argument("--dtype", action="append", help="float64 and/or float32 (default: both)")
     p.add_argument("--device", action="append", help="cpu and/or cuda (default: cpu)")
     p.add_argument("--check", action="append", help="a check, or 'step' for every optimizer step (default: all)")
-    p.add_argument("--steps", type=int, default=50, help="trajectory length K (default 50)")
-    p.add_argument("--json", metavar="PATH", help="also write every cell, with provenance, as JSON")
+    p.add_argument("--steps", type=positive_int, default=50, action=Once, help="trajectory length K (default 50)")
+    p.add_argument("--json", metavar="PATH", action=Once, help="also write every cell, with provenance, as JSON")
     p.add_argument("--expand-steps", action="store_true", help="one row per optimizer instead of their worst")
-    p.add_argument("--timeout", type=float, default=600.0, help="seconds one check may take in a worker (default 600)")
+    p.add_argument("--timeout", type=seconds, default=600.0, action=Once,
+                   help="seconds any one call to an implementation may take, its start included (default 600)")
     p.add_argument("--verbose", action="store_true", help="each error's traceback, not only its one-line reason")
     p.set_defaults(run=run)

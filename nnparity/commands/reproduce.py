@@ -6,6 +6,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from nnparity import report, runner
+from nnparity.arguments import Once, positive_int, writable_dir
 from nnparity.console import out
 from nnparity.studies import context, results_readme
 from nnparity.studies.catalog import STUDIES
@@ -17,9 +18,7 @@ def run(args) -> int:
     if args.study != "all" and args.study not in STUDIES:
         raise UserError(f"reproduce {args.study}: unknown study; known: {', '.join(STUDIES)}, or 'all'.")
     seeds = args.seeds if args.seeds is not None else (2 if args.quick else 5)
-    if seeds < 1:
-        raise UserError(f"--seeds {seeds}: need at least 1.")
-    out_dir = Path(args.out)
+    out_dir = writable_dir(args.out, "--out")
     runner.single_thread()  # this process trains too (numpy), beside single-threaded workers: Context.parallel
     for name in names:
         module = STUDIES[name]
@@ -51,7 +50,9 @@ def add_parser(sub) -> None:
     p = sub.add_parser("reproduce", help="rerun a document's study in NumPy, PyTorch and Keras; write results/STUDY/")
     p.add_argument("study", help=f"one of {', '.join(STUDIES)}, or 'all'")
     p.add_argument("--quick", action="store_true", help="subsets and fewer epochs (what the tests run)")
-    p.add_argument("--seeds", type=int, default=None, help="seeds for the runs as the document wrote them (default 5; 2 with --quick)")
-    p.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="aligned runs' dtype where the study leaves it open")
-    p.add_argument("--out", default="results", help="where to write (default results/)")
+    p.add_argument("--seeds", type=positive_int, default=None, action=Once,
+                   help="seeds for the runs as the document wrote them (default 5; 2 with --quick)")
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32", action=Once,
+                   help="aligned runs' dtype where the study leaves it open")
+    p.add_argument("--out", default="results", action=Once, help="where to write (default results/)")
     p.set_defaults(run=run)

@@ -37,7 +37,7 @@ def run_show(args) -> int:
     s = S.load(args.spec)
     out.print(f"[bold]{s.name}[/]  {_layers(s)}  ({s.parameter_count():,} parameters)")
     if s.description:
-        out.print(s.description, style="dim")
+        out.print(s.description, style="dim", markup=False)
     out.file.flush()
     sys.stdout.write(S.dumps(s, "json" if args.json else "toml"))  # verbatim: never wrapped by rich
     return 0

@@ -1,11 +1,12 @@
 """``results/README.md``: every study's tables and figures, regenerated from the JSON the studies wrote."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from nnparity import atomic
 from nnparity.studies.catalog import STUDIES
+from nnparity.studies.schema import validate
+from reference import strict_json
 
 HEADER = """# Reproductions
 
@@ -24,7 +25,10 @@ def render(results_dir: Path) -> str:
         if not path.is_file():
             parts.append(f"## {module.TITLE}\n\nNot run yet: `nnparity reproduce {name}`.\n")
             continue
-        data = json.loads(path.read_text())
+        data, problems = _read(path)
+        if problems:
+            parts.append(f"## {module.TITLE}\n\n`{path}` cannot be shown ({problems[0]}): rerun `nnparity reproduce {name}`.\n")
+            continue
         p = data["provenance"]
         timing = ", ".join(f"{k} {v:.0f} s" for k, v in p.get("seconds_by_framework", {}).items())
         parts.append(f"## {module.TITLE}\n\n`{p['command']}` ({'quick' if p.get('quick') else 'full'} run, {p.get('date', '?')}, "
@@ -32,6 +36,17 @@ def render(results_dir: Path) -> str:
                      f"rerun this study alone with `nnparity reproduce {name}`.\n\n"
                      + module.markdown(data["results"]))
     return "\n".join(parts)
+
+
+def _read(path: Path) -> tuple[dict, list[str]]:
+    """A study's results and what is wrong with them (an --out folder may hold anything)."""
+    try:
+        data = strict_json.loads(path.read_bytes())
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        return {}, [f"not readable JSON: {str(exc)[:120]}"]
+    if not isinstance(data, dict):
+        return {}, ["not a JSON object"]
+    return data, validate(data)
 
 
 def write(results_dir: Path) -> Path:

@@ -85,3 +85,31 @@ class SupportsFloat64Only(NumpyImplementation):
 
     def supports(self, spec):
         return None if spec.dtype == "float64" else f"computes in float64 only (asked for {spec.dtype})"
+
+
+MARKER = "nnparity-test-child"
+
+
+class SpawnsChildren(NumpyImplementation):
+    """Starts two long-lived processes on every forward pass, one of which leaves the process group (setsid), then
+    hangs: whatever ends the worker must end them too. Their command lines carry ``MARKER`` and the marker in
+    $NNPARITY_TEST_MARKER, so a test can look for survivors."""
+
+    name = "spawns-children"
+
+    def forward(self, h, x):
+        import subprocess
+        import sys
+
+        tag = os.environ.get("NNPARITY_TEST_MARKER", MARKER)
+        code = f"import time; time.sleep(3600)  # {tag}"
+        subprocess.Popen([sys.executable, "-c", code])
+        subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+        time.sleep(3600)
+
+
+class HangsInAvailable(NumpyImplementation):
+    name = "hangs-in-available"
+
+    def available(self):
+        time.sleep(3600)
