@@ -277,3 +277,9 @@ def test_a_temporary_file_a_killed_writer_left_is_removed_by_the_next_write(tmp_
     with atomic.replacing(tmp_path / "results.json") as tmp:
         tmp.write_text("{}")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]
+
+
+def test_children_a_plugin_forgets_do_not_outlive_a_successful_command(env):
+    proc = cli(env, "check", "--impl", f"{PLUGINS}:LeavesChildren", "--spec", "gates_xor", "--check", "forward")
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert _settled(env) == ([], [])

@@ -113,3 +113,19 @@ class HangsInAvailable(NumpyImplementation):
 
     def available(self):
         time.sleep(3600)
+
+
+class LeavesChildren(NumpyImplementation):
+    """Starts two long-lived processes (one in its own session) and returns normally: a correct plugin that
+    forgets its children, which must not outlive the command."""
+
+    name = "leaves-children"
+
+    def forward(self, h, x):
+        import subprocess
+        import sys
+
+        code = f"import time; time.sleep(3600)  # {os.environ.get('NNPARITY_TEST_MARKER', MARKER)}"
+        subprocess.Popen([sys.executable, "-c", code])
+        subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+        return super().forward(h, x)
