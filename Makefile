@@ -5,13 +5,18 @@ PYTHON ?= python3
 VENV   := .venv
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test data install clean
+.PHONY: run test lint data install clean
 
 run: install data
 	$(VENV)/bin/nnparity parity
 
-test: install data
-	$(VENV)/bin/python -m pytest
+# Two pytest workers, each test file on one of them (--dist loadfile: a module's shared fixtures, such as the
+# parity matrix's single run, are computed once): most tests wait on subprocesses that use one core.
+test: install data lint
+	$(VENV)/bin/python -m pytest -n 2 --dist loadfile
+
+lint: install
+	$(VENV)/bin/ruff check --quiet .
 
 install: $(STAMP)
 

@@ -8,8 +8,7 @@ Set before ``import keras``:
 * ``TF_CPP_MIN_LOG_LEVEL=3``, so TensorFlow's start-up chatter does not bury the report.
 * ``NVIDIA_TF32_OVERRIDE=0`` and ``JAX_DEFAULT_MATMUL_PRECISION=highest``: no TF32 on a GPU
   (TensorFlow and jax turn it on by default on Ampere and Hopper; research/divergences.md 1e).
-* one CPU thread per process (``SINGLE_THREAD``): the parity checks multiply 64-row matrices, where
-  a thread pool costs more than it saves, and the matrix runs several processes side by side.
+* one CPU thread per process (``reference.threads.SINGLE_THREAD``), as for every parity worker.
 * jax's persistent compilation cache (``~/.cache/nnparity/jax-<version>``, or under
   ``$NNPARITY_CACHE_DIR``): keras-jax compiles every new shape and optimizer, about 0.1 s each and
   700 times in the default matrix; a second run loads them (measured: 33 s -> 8 s for four specs).
@@ -22,18 +21,12 @@ import os
 import sys
 from pathlib import Path
 
+from reference.threads import SINGLE_THREAD
+
 BACKENDS = ("tensorflow", "jax", "torch")
 PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 
 
-SINGLE_THREAD = {
-    "OMP_NUM_THREADS": "1",
-    "OPENBLAS_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-    "TF_NUM_INTRAOP_THREADS": "1",
-    "TF_NUM_INTEROP_THREADS": "1",
-    "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
-}
 # jax compiles every new shape and optimizer: cheaper compilation of these tiny programs (no IEEE
 # change: fast-math stays off) cuts keras-jax's parity time by a tenth.
 FAST_COMPILE = " --xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
@@ -83,10 +76,3 @@ def current() -> str | None:
     if "keras" not in sys.modules:
         return None
     return sys.modules["keras"].backend.backend()
-
-
-def configure_this_process(backend: str) -> None:
-    """Call before importing keras: this process will run ``backend``."""
-    if "keras" in sys.modules and current() != backend:
-        raise RuntimeError(f"keras is already imported with backend {current()!r}; {backend!r} needs its own process")
-    os.environ.update(environment(backend))

@@ -4,16 +4,23 @@ Keras 3 has no backend-agnostic gradient API, so each backend gets one small fun
 function table): TensorFlow's ``GradientTape``, jax's ``value_and_grad`` over ``stateless_call``,
 torch's ``autograd.grad``. TensorFlow's and jax's are compiled (``tf.function`` without XLA,
 ``jax.jit``) once per model: eager dispatch costs 20 ms and more per gradient. On jax the layer
-outputs are one jitted ``stateless_call`` as well, because eager jax compiles every small op of a
+outputs are one jitted stateless pass as well, because eager jax compiles every small op of a
 forward pass separately (measured: 15 compilations of about 0.1 s per model). Compiling reorders
 nothing the tolerances care about (float64 gradients agree with the reference to 5e-15 either way).
+
+Gradients are taken in training mode: batch normalization uses the batch's statistics and, on
+TensorFlow and torch, assigns its moving statistics as it runs (the implementation restores them where
+the protocol says nothing changes); jax's stateless call returns them instead (``value_and_grad``'s third
+value), for ``step`` to assign.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import keras
 from keras import ops
+
+from keras_impl.model import Built, GivenMaskDropout
 
 
 def _total(loss_fn, pred_fn, y, z, reg_losses):
@@ -23,56 +30,83 @@ def _total(loss_fn, pred_fn, y, z, reg_losses):
     return loss
 
 
-def _layer_outputs(model, x, out_act) -> list:
-    outs = []
-    for layer in model.layers:
-        x = layer(x)
+def _layer_outputs(built: Built, inputs, out_act, training: bool) -> list:
+    x, masks = (inputs[0], inputs[1:]) if isinstance(inputs, (list, tuple)) else (inputs, [])
+    outs, k = [], 0
+    for layer in built.layers:
+        if isinstance(layer, GivenMaskDropout):
+            x = layer([x, masks[k]], training=training)
+            k += 1
+        else:
+            x = layer(x, training=training)
         outs.append(x)
     outs[-1] = out_act(x)
     return outs
 
 
-def _tensorflow(model, loss_fn, pred, out_act) -> tuple[Callable, Callable]:
+def _tensorflow(built: Built, loss_fn, pred, out_act) -> tuple[Callable, Callable]:
     import tensorflow as tf
 
-    @tf.function(jit_compile=False, reduce_retracing=True)
-    def value_and_grad(x, y):
+    model = built.model
+
+    def value_and_grad(inputs, y):
         with tf.GradientTape() as tape:
-            z = model(x, training=True)
+            z = model(inputs, training=True)
             loss = _total(loss_fn, pred, y, z, model.losses)
-        return loss, tape.gradient(loss, model.trainable_variables)
+        return loss, tape.gradient(loss, model.trainable_variables), None
 
-    return value_and_grad, lambda x: _layer_outputs(model, x, out_act)
+    compiled: list = []
+
+    def call(inputs, y):
+        # Traced once, for any number of rows: the check batch (64), the schedule's batches and its last,
+        # shorter one each retraced it otherwise (0.2 s each, per case).
+        if not compiled:
+            rows_free = lambda t: tf.TensorSpec((None, *t.shape[1:]), t.dtype)
+            signature = list(tf.nest.map_structure(rows_free, (inputs, y)))
+            compiled.append(tf.function(value_and_grad, input_signature=signature, jit_compile=False))
+        return compiled[0](inputs, y)
+
+    return call, lambda inputs, training: _layer_outputs(built, inputs, out_act, training)
 
 
-def _jax(model, loss_fn, pred, out_act) -> tuple[Callable, Callable]:
+def _jax(built: Built, loss_fn, pred, out_act) -> tuple[Callable, Callable]:
     import jax
 
-    def f(trainable, non_trainable, x, y):
-        z, _, reg = model.stateless_call(trainable, non_trainable, x, training=True, return_losses=True)
-        return _total(loss_fn, pred, y, z, reg)
+    model = built.model
 
-    def outputs(trainable, non_trainable, x):
+    def f(trainable, non_trainable, inputs, y):
+        z, new_state, reg = model.stateless_call(trainable, non_trainable, inputs, training=True, return_losses=True)
+        return _total(loss_fn, pred, y, z, reg), new_state
+
+    def outputs(trainable, non_trainable, inputs, training):
         with keras.StatelessScope(state_mapping=list(zip(model.trainable_variables, trainable))
                                   + list(zip(model.non_trainable_variables, non_trainable))):
-            return _layer_outputs(model, x, out_act)
+            return _layer_outputs(built, inputs, out_act, training)
 
-    grad, outs = jax.jit(jax.value_and_grad(f)), jax.jit(outputs)
+    grad = jax.jit(jax.value_and_grad(f, has_aux=True))
+    outs = jax.jit(outputs, static_argnums=3)
     state = lambda: ([v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables])
-    return (lambda x, y: grad(*state(), x, y)), (lambda x: outs(*state(), x))
+
+    def value_and_grad(inputs, y):
+        (loss, new_state), grads = grad(*state(), inputs, y)
+        return loss, grads, new_state
+
+    return value_and_grad, (lambda inputs, training: outs(*state(), inputs, training))
 
 
-def _torch(model, loss_fn, pred, out_act) -> tuple[Callable, Callable]:
+def _torch(built: Built, loss_fn, pred, out_act) -> tuple[Callable, Callable]:
     import torch
 
-    def value_and_grad(x, y):
-        z = model(x, training=True)
-        loss = _total(loss_fn, pred, y, z, model.losses)
-        return loss.detach(), torch.autograd.grad(loss, [v.value for v in model.trainable_variables])
+    model = built.model
 
-    def outputs(x):
+    def value_and_grad(inputs, y):
+        z = model(inputs, training=True)
+        loss = _total(loss_fn, pred, y, z, model.losses)
+        return loss.detach(), torch.autograd.grad(loss, [v.value for v in model.trainable_variables]), None
+
+    def outputs(inputs, training):
         with torch.no_grad():
-            return _layer_outputs(model, x, out_act)
+            return _layer_outputs(built, inputs, out_act, training)
 
     return value_and_grad, outputs
 
@@ -80,8 +114,12 @@ def _torch(model, loss_fn, pred, out_act) -> tuple[Callable, Callable]:
 BACKENDS: dict[str, Callable] = {"tensorflow": _tensorflow, "jax": _jax, "torch": _torch}
 
 
-def functions(model, loss_fn, pred, out_act) -> tuple[Callable, Callable]:
-    """``(value_and_grad(x, y) -> (loss, grads), layer_outputs(x) -> [a^1, ..., a^L])`` for this backend;
-    gradients in the order of ``model.trainable_variables``."""
-    grad, outs = BACKENDS[keras.backend.backend()](model, loss_fn, pred, out_act)
-    return (lambda x, y: grad(ops.convert_to_tensor(x), ops.convert_to_tensor(y))), (lambda x: outs(ops.convert_to_tensor(x)))
+def functions(built: Built, loss_fn, pred, out_act) -> tuple[Callable, Callable]:
+    """``(value_and_grad(inputs, y) -> (loss, grads, new state or None), layer_outputs(inputs, training) -> [a^1, ...])``
+    for this backend; gradients in the order of ``model.trainable_variables``."""
+    grad, outs = BACKENDS[keras.backend.backend()](built, loss_fn, pred, out_act)
+
+    def tensors(inputs):
+        return [ops.convert_to_tensor(i) for i in inputs] if isinstance(inputs, list) else ops.convert_to_tensor(inputs)
+
+    return (lambda inputs, y: grad(tensors(inputs), ops.convert_to_tensor(y))), (lambda inputs, training: outs(tensors(inputs), training))

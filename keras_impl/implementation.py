@@ -1,45 +1,58 @@
 """Keras 3 behind the implementation protocol, on this process's backend.
 
-``model.trainable_variables`` is already in the canonical order (each Dense creates its kernel,
-shape (in, out), then its bias), so weights and gradients cross without any layout change. A step
-is Keras's own optimizer update, ``optimizer.apply(grads, model.trainable_variables)``; on jax the
-same update runs as one jitted ``optimizer.stateless_apply`` (what Keras's jax trainer does),
-because eager jax compiles each small op of it separately. That function takes the optimizer's
-state as an argument, so one compiled update serves every handle with the same model and
-optimizer configuration; each handle keeps its own state, starting from the template's.
+The model is ``keras_impl/model.py``'s (one builder per layer kind, each variable mapped to its canonical
+name once, in ``LAYOUT``), the losses ``losses.py``'s, the optimizers ``optimizers.py``'s. A step is Keras's
+own optimizer update, ``optimizer.apply(grads, variables)``; on jax the same update runs as one jitted
+``optimizer.stateless_apply`` (what Keras's jax trainer does), because eager jax compiles each small op of it
+separately. That function takes the optimizer's state as an argument, so one compiled update serves every
+handle with the same model and optimizer configuration; each handle keeps its own state.
 
-Handles of one spec and dtype share one Keras model and its compiled gradient function: building
-and compiling them costs 10 ms to 1 s, a reset of the weights nothing. A new ``build`` resets the
-shared model's weights, so use one handle at a time (as the checks do).
+Handles of one spec and dtype share one Keras model and its compiled gradient function: building and
+compiling them costs 10 ms to 1 s, a reset of the weights nothing. So one handle is live at a time: a new
+``build`` of the same spec resets the shared model and retires the earlier handle, whose next use raises
+rather than silently read or train another handle's weights.
 """
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import keras
 import numpy as np
 from keras import ops
 
-from keras_impl import compiled, losses, model as kmodel, optimizers
+from keras_impl import compiled, losses, optimizers
+from keras_impl import model as kmodel
 from reference import spec as S
 from reference.losses import LOSSES
+from reference.native import Native
+from reference.weights import init_state
 
 
 @dataclass
 class KerasHandle:
     spec: S.Spec
-    model: keras.Model
+    built: kmodel.Built
     value_and_grad: Callable
     layer_outputs: Callable
     optimizer: keras.optimizers.Optimizer
     device: str
-    jax_apply: Any = None  # the compiled stateless update (jax), shared by handles of one configuration
-    jax_state: Any = None  # this handle's optimizer variables (jax)
+    key: tuple = ()  # the shared model's cache key
+    generation: int = 0  # this handle is live while the shared model's generation is this one
+    native: frozenset = frozenset()
+    jax_apply: Any = None  # the compiled stateless update (jax, past EAGER_STEPS), shared by handles of one configuration
+    jax_state: Any = None  # this handle's optimizer variables, once jax_apply carries them
     loss_fn: Callable | None = None  # (y, logits) -> C without the L2 term, for model.fit
     fitted: bool = False  # train() compiled the model
+    steps: int = 0  # step()s taken
+    tf_apply: Any = None  # this handle's update as a tf.function (tensorflow, after EAGER_STEPS steps)
+
+    @property
+    def model(self) -> keras.Model:
+        return self.built.model
 
 
 # fit() runs this many steps per call into its compiled function where the backend allows it (not torch):
@@ -51,6 +64,14 @@ STEPS_PER_EXECUTION = 64
 # _scalar_capture below), after a one-off compilation of a few seconds.
 # ("auto" means no compilation on torch.) parity_tests/test_train.py checks fit against the reference.
 JIT_COMPILE = {"torch": True}
+# step() applies Keras's update eagerly for a handle's first steps, then compiled, as Keras's trainers run it
+# (tensorflow: a tf.function; jax: the jitted stateless_apply). On tensorflow, eagerly, Adam's update of a
+# 4-tensor model costs 16 ms a step (each Keras op converts and dispatches on its own), traced once 160 ms
+# and 0.8 ms a step; on jax, jitting it costs 0.25 s, an eager step 5-10 ms once its small ops are compiled
+# (they are shared by the optimizers of one spec). The parity checks' optimizer steps take 2 steps per
+# handle (eager is cheaper), the trajectory 50 (compiled is): 40% of keras-tensorflow's time in the matrix
+# went to eager trajectory updates. torch stays eager (its fit compiles its own way: JIT_COMPILE).
+EAGER_STEPS = 2
 
 
 def _one_name(optimizer: keras.optimizers.Optimizer) -> None:
@@ -82,15 +103,19 @@ def _device(device: str) -> str:
 
 
 class KerasImplementation:
+    native_aspects = frozenset(Native)  # every aspect has Keras's own default to fall back to
+
     def __init__(self):
         self.backend = keras.backend.backend()
         self.name = f"keras-{self.backend}"
-        self.native: frozenset = frozenset()  # aspects left at Keras's defaults (reference/native.py); empty: aligned
-        self._models: dict[tuple, tuple[keras.Model, Callable, Callable]] = {}
+        self._models: dict[tuple, tuple[kmodel.Built, Callable, Callable, Callable]] = {}
+        self._generation: dict[tuple, int] = {}
         self._jax_updates: dict[tuple, tuple[Callable, list]] = {}
-        self._losses: dict[tuple, Callable] = {}
 
     def available(self) -> str | None:
+        return None
+
+    def supports(self, spec) -> str | None:
         return None
 
     def devices(self) -> list[str]:
@@ -108,102 +133,156 @@ class KerasImplementation:
             gpu = bool(tf.config.list_physical_devices("GPU"))
         return ["cpu"] + (["cuda"] if gpu else [])
 
-    def _model(self, spec: S.Spec, weights, dtype: str) -> tuple[keras.Model, Callable, Callable]:
-        key = self._key(spec, dtype) + (tuple(sorted(self.native)),)
-        if key not in self._models or "init-defaults" in self.native:
-            native = self.native
-            m = kmodel.build(spec, weights, dtype, native)
-            exact = dtype == "float64" and self.backend != "tensorflow" and "float64-stock" not in native
-            from_logits = "probabilities" not in native
+    @staticmethod
+    def _key(spec: S.Spec, dtype: str, native: frozenset) -> tuple:
+        structure = S.to_dict(spec)
+        structure.pop("optimizer")
+        return json.dumps(structure, sort_keys=True), dtype, tuple(sorted(a.name for a in native))
+
+    def _model(self, spec: S.Spec, weights, dtype: str, native: frozenset) -> tuple:
+        key = self._key(spec, dtype, native)
+        if key not in self._models or Native.INIT_DEFAULTS in native:
+            built = kmodel.build(spec, weights, init_state(spec), dtype, native)
+            exact = dtype == "float64" and self.backend != "tensorflow" and Native.FLOAT64_STOCK not in native
+            from_logits = Native.PROBABILITIES not in native
             loss_fn = losses.make(spec.loss.name, spec.loss.reduction, dtype, exact, from_logits)
             out_act = kmodel.output_activation(spec, native, dtype)
             pred = (lambda z: z) if LOSSES[spec.loss.name].link or not from_logits else out_act
-            self._models[key] = (m, *compiled.functions(m, loss_fn, pred, out_act))
-            self._losses[key] = lambda y, z, loss_fn=loss_fn, pred=pred: loss_fn(y, pred(z))
-            if "init-defaults" in native:
-                return self._models[key]
-        m, grad_fn, outputs_fn = self._models[key]
-        m.set_weights([np.asarray(w, dtype=dtype) for w in weights])
-        return m, grad_fn, outputs_fn
+            grad, outs = compiled.functions(built, loss_fn, pred, out_act)
+            self._models[key] = (built, grad, outs, lambda y, z, loss_fn=loss_fn, pred=pred: loss_fn(y, pred(z)))
+        else:
+            self._models[key][0].set(weights, init_state(spec))
+        self._generation[key] = self._generation.get(key, 0) + 1
+        return key, self._models[key]
 
-    @staticmethod
-    def _key(spec: S.Spec, dtype: str) -> tuple:
-        structure = S.to_dict(spec)
-        structure.pop("optimizer")
-        return json.dumps(structure, sort_keys=True), dtype
-
-    def build(self, spec, weights, *, dtype, device) -> KerasHandle:
+    def build(self, spec, weights, *, dtype, device, native: frozenset = frozenset()) -> KerasHandle:
+        native = frozenset(native)
         with keras.device(_device(device)):
-            m, grad_fn, outputs_fn = self._model(spec, weights, dtype)
-            h = KerasHandle(spec, m, grad_fn, outputs_fn, None, device, loss_fn=self._losses[self._key(spec, dtype) + (tuple(sorted(self.native)),)])
-            if self.backend == "jax":
-                h.jax_apply, state = self._jax_update(spec, m, dtype)
-                h.jax_state = list(state)
-            else:
-                h.optimizer = optimizers.make_native(spec.optimizer.name, spec.optimizer.params, dtype, self.native)
+            key, (built, grad_fn, outputs_fn, loss_fn) = self._model(spec, weights, dtype, native)
+            h = KerasHandle(spec, built, grad_fn, outputs_fn, None, device, key, self._generation[key], native, loss_fn=loss_fn)
+            h.optimizer = optimizers.make_native(spec.optimizer.name, spec.optimizer.params, dtype, native)
         return h
 
-    def _jax_update(self, spec: S.Spec, m: keras.Model, dtype: str) -> tuple[Callable, list]:
+    def _live(self, h: KerasHandle) -> None:
+        if self._generation.get(h.key) != h.generation:
+            raise RuntimeError("this Keras handle was retired: a later build of the same spec and dtype reset the shared "
+                               "model it used (one handle of a spec is live at a time)")
+
+    def _jax_update(self, h: KerasHandle) -> Callable:
+        """The jitted ``stateless_apply`` of the handle's optimizer configuration, shared by its handles."""
         import jax
 
-        key = (*self._key(spec, dtype), json.dumps(S.to_dict(spec)["optimizer"], sort_keys=True), tuple(sorted(self.native)))
-        if key not in self._jax_updates or "init-defaults" in self.native:
-            template = optimizers.make_native(spec.optimizer.name, spec.optimizer.params, dtype, self.native)
-            template.build(m.trainable_variables)
-            self._jax_updates[key] = (jax.jit(template.stateless_apply), [v.value for v in template.variables])
+        key = (*h.key, json.dumps(S.to_dict(h.spec)["optimizer"], sort_keys=True))
+        if key not in self._jax_updates or Native.INIT_DEFAULTS in h.native:
+            template = optimizers.make_native(h.spec.optimizer.name, h.spec.optimizer.params, h.key[1], h.native)
+            template.build(h.model.trainable_variables)
+            self._jax_updates[key] = jax.jit(template.stateless_apply)
         return self._jax_updates[key]
 
-    def forward(self, h, x):
-        return self.layer_outputs(h, x)[-1]
+    def _state(self, h: KerasHandle) -> list[np.ndarray]:
+        return [np.array(ops.convert_to_numpy(v.value)) for v in h.built.state]
 
-    def layer_outputs(self, h, x):
-        with keras.device(_device(h.device)):
-            return [np.array(ops.convert_to_numpy(a)) for a in h.layer_outputs(x)]
+    def _restoring(self, h: KerasHandle):
+        """Run a training-mode pass that must change nothing: TensorFlow and torch assign batch normalization's
+        moving statistics as they go, so they are put back afterwards."""
+        saved = self._state(h) if h.built.state and self.backend != "jax" else None
 
-    def loss_and_grads(self, h, x, y):
-        with keras.device(_device(h.device)):
-            loss, grads = h.value_and_grad(x, y)
+        class Restore:
+            def __enter__(self_):
+                return None
+
+            def __exit__(self_, *exc):
+                if saved is not None:
+                    h.built.set([np.array(ops.convert_to_numpy(v.value)) for v in h.built.weights], saved)
+
+        return Restore()
+
+    def forward(self, h, x, training=False, masks=None):
+        return self.layer_outputs(h, x, training, masks)[-1]
+
+    def layer_outputs(self, h, x, training=False, masks=None):
+        self._live(h)
+        with keras.device(_device(h.device)), self._restoring(h) if training else nullcontext():
+            return [np.array(ops.convert_to_numpy(a)) for a in h.layer_outputs(h.built.inputs(x, masks, training), training)]
+
+    def _grads(self, h, x, y, masks):
+        loss, grads, new_state = h.value_and_grad(h.built.inputs(x, masks, True), y)
+        return loss, [grads[j] for j in h.built.trainable_order], new_state
+
+    def loss_and_grads(self, h, x, y, masks=None):
+        self._live(h)
+        with keras.device(_device(h.device)), self._restoring(h):
+            loss, grads, _ = self._grads(h, x, y, masks)
             return float(ops.convert_to_numpy(loss)), [np.array(ops.convert_to_numpy(g)) for g in grads]
 
-    def step(self, h, x, y):
+    def step(self, h, x, y, masks=None):
+        self._live(h)
         with keras.device(_device(h.device)):
-            _, grads = h.value_and_grad(x, y)
-            if self.backend == "jax":
-                self._jax_apply(h, grads)
+            _, grads, new_state = self._grads(h, x, y, masks)
+            variables = h.model.trainable_variables
+            ordered = [None] * len(variables)  # the model's order, as the optimizer is built on it
+            for i, j in enumerate(h.built.trainable_order):
+                ordered[j] = grads[i]
+            if self.backend == "torch" or h.steps < EAGER_STEPS:
+                h.optimizer.apply(ordered, variables)
             else:
-                h.optimizer.apply(grads, h.model.trainable_variables)
+                self._compiled_apply(h, ordered, variables)
+            if new_state is not None:  # jax: the moving statistics come back from the stateless pass
+                for v, value in zip(h.model.non_trainable_variables, new_state):
+                    v.assign(value)
+            h.steps += 1
         return self.weights(h)
 
-    def _jax_apply(self, h: KerasHandle, grads) -> None:
-        variables = h.model.trainable_variables
-        new_vars, h.jax_state = h.jax_apply(h.jax_state, list(grads), [v.value for v in variables])
+    def _compiled_apply(self, h: KerasHandle, grads: list, variables: list) -> None:
+        """The same ``optimizer.apply``, compiled: a tf.function of it (tensorflow), or the jitted ``stateless_apply``
+        of its configuration with the optimizer's variables carried as this handle's state (jax)."""
+        if self.backend == "tensorflow":
+            if h.tf_apply is None:
+                import tensorflow as tf
+
+                h.tf_apply = tf.function(lambda g: h.optimizer.apply(g, variables))
+            h.tf_apply(grads)
+            return
+        if h.jax_apply is None:
+            if not h.optimizer.built:
+                h.optimizer.build(variables)
+            h.jax_apply, h.jax_state = self._jax_update(h), [v.value for v in h.optimizer.variables]
+        new_vars, h.jax_state = h.jax_apply(h.jax_state, grads, [v.value for v in variables])
         for v, value in zip(variables, new_vars):
             v.assign(value)
 
     def weights(self, h):
-        return [np.array(ops.convert_to_numpy(v.value)) for v in h.model.trainable_variables]
+        self._live(h)
+        return [np.array(ops.convert_to_numpy(v.value)) for v in h.built.weights]
+
+    def state(self, h):
+        self._live(h)
+        return self._state(h)
 
     def train(self, h, x, y, batches):
         """Keras's own training loop: ``model.fit`` over the rows in schedule order, ``shuffle=False``.
 
         ``fit`` cuts consecutive batches of ``batch_size`` and keeps the last partial one, which is the
         shared schedule's epoch when the rows come in its order. Its compiled train step computes the
-        same loss (the model's L2 losses added) and applies the same optimizer as ``step``. On jax the
-        handle's optimizer for ``fit`` is a separate, stateful one: do not mix ``step`` and ``train`` there.
+        same loss (the model's L2 losses added) and applies the handle's optimizer, as ``step`` does (on jax,
+        after a few ``step``s the optimizer's state lives outside it: ``train`` refuses such a handle).
+        A spec with dropout trains through ``step`` (its masks are inputs ``fit`` is not given).
         """
+        self._live(h)
+        if h.built.mask_layers:
+            raise ValueError("train() takes no dropout masks; train a spec with dropout step by step")
         sizes = {len(b) for b in batches[:-1]}
         if len(sizes) > 1 or (sizes and len(batches[-1]) > next(iter(sizes))):
             raise ValueError("train() takes batches of one size (the last may be smaller), as model.fit cuts them")
         batch_size = len(batches[0]) if len(batches) == 1 else next(iter(sizes))
         order = np.concatenate(batches)
-        dtype = keras.backend.standardize_dtype(h.model.trainable_variables[0].dtype)
+        dtype = keras.backend.standardize_dtype(h.built.weights[0].dtype)
         # fit() sums the losses as a floatx tensor: a float64 model needs floatx = float64 around it.
         with keras.device(_device(h.device)), optimizers.floatx(dtype), _scalar_capture(self.backend, dtype):
             if not h.fitted:
-                if self.backend == "jax":
-                    if h.jax_state is not None and int(np.asarray(h.jax_state[0])) > 0:
-                        raise RuntimeError("this jax handle already took step()s; train() on a fresh handle")
-                    h.optimizer = optimizers.make_native(h.spec.optimizer.name, h.spec.optimizer.params, dtype, self.native)
+                if h.jax_apply is not None:
+                    raise RuntimeError("this jax handle's optimizer state lives outside its optimizer after "
+                                       f"{EAGER_STEPS} step()s; train() on a fresh handle")
                 if self.backend == "torch":
                     _one_name(h.optimizer)
                 h.model.compile(optimizer=h.optimizer, loss=h.loss_fn, jit_compile=JIT_COMPILE.get(self.backend, "auto"),

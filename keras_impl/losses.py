@@ -57,16 +57,16 @@ def make(name: str, reduction: str, dtype: str, exact: bool = False, from_logits
     return loss
 
 
+# name -> (reduction, dtype, from_logits) -> Keras's loss object (mse and half_sse take the outputs, not logits)
+KERAS_LOSSES = {
+    "categorical_crossentropy": lambda r, d, fl: keras.losses.CategoricalCrossentropy(from_logits=fl, reduction=r, dtype=d),
+    "sparse_categorical_crossentropy": lambda r, d, fl: keras.losses.SparseCategoricalCrossentropy(
+        from_logits=fl, reduction=r, dtype=d),
+    "binary_crossentropy": lambda r, d, fl: keras.losses.BinaryCrossentropy(from_logits=fl, reduction=r, dtype=d),
+    "mse": lambda r, d, fl: keras.losses.MeanSquaredError(reduction=r, dtype=d),
+    "half_sse": lambda r, d, fl: HalfSumSquaredError(reduction=r, dtype=d, name="half_sse"),
+}
+
+
 def _keras_loss(name: str, r: str, dtype: str, from_logits: bool = True) -> keras.losses.Loss:
-    L = keras.losses
-    if name == "categorical_crossentropy":
-        return L.CategoricalCrossentropy(from_logits=from_logits, reduction=r, dtype=dtype)
-    if name == "sparse_categorical_crossentropy":
-        return L.SparseCategoricalCrossentropy(from_logits=from_logits, reduction=r, dtype=dtype)
-    if name == "binary_crossentropy":
-        return L.BinaryCrossentropy(from_logits=from_logits, reduction=r, dtype=dtype)
-    if name == "mse":
-        return L.MeanSquaredError(reduction=r, dtype=dtype)
-    if name == "half_sse":
-        return HalfSumSquaredError(reduction=r, dtype=dtype, name="half_sse")
-    raise ValueError(f"unknown loss {name!r}")
+    return KERAS_LOSSES[name](r, dtype, from_logits)

@@ -135,55 +135,70 @@ class TorchEpsAdagrad(_TorchEps):
         self.assign_sub(variable, ops.divide(ops.multiply(g, lr), ops.add(ops.sqrt(acc), _const(self.epsilon, variable))))
 
 
+def _sgd(h):
+    return keras.optimizers.SGD(learning_rate=h["learning_rate"])
+
+
+def _momentum(nesterov: bool):
+    return lambda h: keras.optimizers.SGD(learning_rate=h["learning_rate"], momentum=h["momentum"], nesterov=nesterov)
+
+
+def _adagrad(h):
+    if h["eps_mode"] == "torch":
+        return TorchEpsAdagrad(h["learning_rate"], h["initial_accumulator"], h["epsilon"])
+    return keras.optimizers.Adagrad(learning_rate=h["learning_rate"], initial_accumulator_value=h["initial_accumulator"],
+                                    epsilon=h["epsilon"])
+
+
+def _rmsprop(h):
+    if h["eps_mode"] == "torch":
+        return TorchEpsRMSprop(h["learning_rate"], h["rho"], h["epsilon"], h["centered"], h["momentum"])
+    return keras.optimizers.RMSprop(learning_rate=h["learning_rate"], rho=h["rho"], momentum=h["momentum"], epsilon=h["epsilon"],
+                                    centered=h["centered"])
+
+
+def _adam(decoupled: bool):
+    def make_adam(h):
+        decay = {"weight_decay": h["weight_decay"]} if decoupled else {}
+        if h["eps_mode"] == "torch":
+            return TorchEpsAdam(h["learning_rate"], h["beta_1"], h["beta_2"], h["epsilon"], **decay)
+        cls = keras.optimizers.AdamW if decoupled else keras.optimizers.Adam
+        return cls(learning_rate=h["learning_rate"], beta_1=h["beta_1"], beta_2=h["beta_2"], epsilon=h["epsilon"], **decay)
+    return make_adam
+
+
+# name -> hyperparameters -> the optimizer: Keras's own wherever it expresses the convention
+OPTIMIZERS = {"sgd": _sgd, "momentum": _momentum(False), "nesterov": _momentum(True), "adagrad": _adagrad,
+              "rmsprop": _rmsprop, "adam": _adam(False), "adamw": _adam(True)}
+
+
 def make(name: str, h: dict, dtype: str) -> keras.optimizers.Optimizer:
-    """The optimizer for ``spec.optimizer``; Keras's own wherever it expresses the convention."""
+    """The optimizer for ``spec.optimizer``, built under ``floatx = dtype`` with hyperparameters that convert exactly."""
     num = (lambda v: np.float64(v)) if dtype == "float64" else float
     h = {k: num(v) if isinstance(v, float) else v for k, v in h.items()}
-    lr, torch_eps = h["learning_rate"], h.get("eps_mode") == "torch"
-    O = keras.optimizers
     with floatx(dtype):
-        if name == "sgd":
-            return O.SGD(learning_rate=lr)
-        if name in ("momentum", "nesterov"):
-            return O.SGD(learning_rate=lr, momentum=h["momentum"], nesterov=name == "nesterov")
-        if name == "adagrad":
-            if torch_eps:
-                return TorchEpsAdagrad(lr, h["initial_accumulator"], h["epsilon"])
-            return O.Adagrad(learning_rate=lr, initial_accumulator_value=h["initial_accumulator"], epsilon=h["epsilon"])
-        if name == "rmsprop":
-            if torch_eps:
-                return TorchEpsRMSprop(lr, h["rho"], h["epsilon"], h["centered"], h["momentum"])
-            return O.RMSprop(learning_rate=lr, rho=h["rho"], momentum=h["momentum"], epsilon=h["epsilon"], centered=h["centered"])
-        if name == "adam":
-            if torch_eps:
-                return TorchEpsAdam(lr, h["beta_1"], h["beta_2"], h["epsilon"])
-            return O.Adam(learning_rate=lr, beta_1=h["beta_1"], beta_2=h["beta_2"], epsilon=h["epsilon"])
-        if name == "adamw":
-            if torch_eps:
-                return TorchEpsAdam(lr, h["beta_1"], h["beta_2"], h["epsilon"], weight_decay=h["weight_decay"])
-            return O.AdamW(learning_rate=lr, weight_decay=h["weight_decay"], beta_1=h["beta_1"], beta_2=h["beta_2"], epsilon=h["epsilon"])
-    raise ValueError(f"unknown optimizer {name!r}")
+        return OPTIMIZERS[name](h)
 
 
 def make_native(name: str, h: dict, dtype: str, native: frozenset) -> keras.optimizers.Optimizer:
     """Native mode: the optimizer as a user porting a model writes it (``reference/native.py``).
-    Every aspect but ``float64-stock`` keeps the float64 care of ``make``, so a topic measures one thing."""
-    from reference.native import LR_DECAY, WEIGHT_DECAY
+    Every aspect but ``FLOAT64_STOCK`` keeps the float64 care of ``make``, so a topic measures one thing."""
+    from reference.native import LR_DECAY, WEIGHT_DECAY, Native
 
-    aspects = {"optimizer-defaults", "sgd-default-lr", "weight-decay", "lr-schedule", "float64-stock"}
+    aspects = {Native.OPTIMIZER_DEFAULTS, Native.SGD_DEFAULT_LR, Native.WEIGHT_DECAY, Native.LR_SCHEDULE, Native.FLOAT64_STOCK}
     if not native & aspects:
         return make(name, h, dtype)
-    stock = "float64-stock" in native
+    stock = Native.FLOAT64_STOCK in native
     if not stock and dtype == "float64":
         h = {k: np.float64(v) if isinstance(v, float) else v for k, v in h.items()}
     with nullcontext() if stock else floatx(dtype):
-        if "sgd-default-lr" in native:
+        if Native.SGD_DEFAULT_LR in native:
             return keras.optimizers.get("sgd")  # the string the documents pass to compile(): SGD(0.01)
-        kw = {"weight_decay": WEIGHT_DECAY} if "weight-decay" in native else {}
+        kw = {"weight_decay": WEIGHT_DECAY} if Native.WEIGHT_DECAY in native else {}
         lr = h["learning_rate"]
-        if "lr-schedule" in native:
+        if Native.LR_SCHEDULE in native:
             lr = keras.optimizers.schedules.ExponentialDecay(lr, decay_steps=1, decay_rate=LR_DECAY)
-        if "optimizer-defaults" in native and name not in ("momentum", "nesterov"):
+        if Native.OPTIMIZER_DEFAULTS in native and name not in ("momentum", "nesterov"):
             cls = {"sgd": keras.optimizers.SGD, "adagrad": keras.optimizers.Adagrad, "rmsprop": keras.optimizers.RMSprop,
                    "adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW}[name]
             return cls(learning_rate=lr, **kw)

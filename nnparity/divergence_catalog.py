@@ -7,30 +7,26 @@ batch schedule; its network is the smallest that shows the effect.
 """
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from reference import spec as S
-from reference.native import LR_DECAY, WEIGHT_DECAY
+from reference.native import LR_DECAY, WEIGHT_DECAY, Native
 
 
 def _digits(activation="relu", alpha=None, optimizer=("sgd", {"learning_rate": 0.05}), l2=0.0, loss="categorical_crossentropy",
-            kernel=("glorot_uniform", {}), divide_by=16.0, target="digit", units=32) -> S.Spec:
+            kernel=("glorot_uniform", {}), divide_by=16.0, target="digit", units=32, between=()) -> S.Spec:
     act = S.Activation(activation, {"alpha": alpha} if alpha is not None else {})
     out_units, out_act = (1, "sigmoid") if loss == "binary_crossentropy" else (10, "softmax")
     init = S.Initializer(*kernel)
     return S.validate(S.Spec(
         name=f"divergence-digits-{activation}", description="", source=S.Source(""), seed=0, dtype="float64",
         input_shape=(64,),
-        layers=(S.Layer(units, act, init, S.Initializer("zeros"), l2=l2), S.Layer(out_units, S.Activation(out_act), init, S.Initializer("zeros"))),
+        layers=(S.Layer(units, act, init, S.Initializer("zeros"), l2=l2), *between,
+                S.Layer(out_units, S.Activation(out_act), init, S.Initializer("zeros"), l2=l2)),
         loss=S.Loss(loss), optimizer=S.Optimizer(*optimizer),
         training=S.Training(S.Dataset("digits", {"divide_by": divide_by, "target": target}), batch_size=32, epochs=10),
     ))
-
-
-def _with_optimizer(spec: S.Spec, name: str, params: dict) -> S.Spec:
-    return S.validate(dataclasses.replace(spec, optimizer=S.Optimizer(name, params)))
 
 
 @dataclass(frozen=True)
@@ -38,76 +34,113 @@ class Topic:
     key: str
     title: str
     sides: tuple[str, str]  # the implementations compared
-    native: tuple[str, ...]  # the aspects left at each framework's default (reference/native.py)
+    native: tuple[Native, ...]  # the aspects left at each framework's default
     defaults: tuple[str, str]  # what each side does natively
     aligned: str  # the setting that removes the gap
     spec: Callable[[], S.Spec]
     aligned_spec: Callable[[], S.Spec] | None = None  # when aligning also changes the spec itself
     dtype: str = "float64"
+    # The sides left at their defaults (None: both). A side not listed is already aligned: it runs the
+    # aligned spec in the native measurement too (a Keras model whose L2 a torch port turns into weight_decay).
+    native_sides: tuple[str, ...] | None = None
+
+
+_MOMENTUM = ("momentum", {"learning_rate": 0.05, "momentum": 0.9})
 
 
 CATALOG: list[Topic] = [
-    Topic("adam-epsilon", "Adam's epsilon: value and placement", ("torch", "keras-tensorflow"), ("optimizer-defaults",),
+    Topic("adam-epsilon", "Adam's epsilon: value and placement", ("torch", "keras-tensorflow"), (Native.OPTIMIZER_DEFAULTS,),
           ("Adam(lr): eps 1e-8 added to sqrt(v)/sqrt(1-b2^t)", "Adam(lr): epsilon-hat 1e-7 added to sqrt(v)"),
           "eps_mode and epsilon stated on both sides (no constant maps one onto the other)",
           lambda: _digits(optimizer=("adam", {"learning_rate": 1e-3}))),
-    Topic("rmsprop-defaults", "RMSprop's defaults", ("torch", "keras-tensorflow"), ("optimizer-defaults",),
+    Topic("rmsprop-defaults", "RMSprop's defaults", ("torch", "keras-tensorflow"), (Native.OPTIMIZER_DEFAULTS,),
           ("RMSprop(lr): alpha 0.99, eps 1e-8 outside the root", "RMSprop(lr): rho 0.9, epsilon 1e-7 inside the root"),
           "rho, epsilon and eps_mode stated on both sides",
           lambda: _digits(optimizer=("rmsprop", {"learning_rate": 1e-3}))),
-    Topic("adagrad-defaults", "Adagrad's defaults", ("torch", "keras-tensorflow"), ("optimizer-defaults",),
+    Topic("adagrad-defaults", "Adagrad's defaults", ("torch", "keras-tensorflow"), (Native.OPTIMIZER_DEFAULTS,),
           ("Adagrad(lr): initial accumulator 0, eps 1e-10 outside", "Adagrad(lr): initial accumulator 0.1, epsilon 1e-7 inside"),
           "initial_accumulator, epsilon and eps_mode stated on both sides",
           lambda: _digits(optimizer=("adagrad", {"learning_rate": 1e-2}))),
-    Topic("sgd-default-lr", "SGD's default learning rate", ("torch", "keras-tensorflow"), ("sgd-default-lr",),
+    Topic("sgd-default-lr", "SGD's default learning rate", ("torch", "keras-tensorflow"), (Native.SGD_DEFAULT_LR,),
           ("SGD(params): lr 1e-3 (torch 2.13)", "compile(optimizer='sgd'): SGD(0.01)"),
           "the learning rate stated on both sides",
           lambda: _digits(optimizer=("sgd", {"learning_rate": 0.01}))),
-    Topic("leaky-relu-slope", "leaky_relu's default slope", ("torch", "keras-tensorflow"), ("leaky-relu-default",),
+    Topic("leaky-relu-slope", "leaky_relu's default slope", ("torch", "keras-tensorflow"), (Native.LEAKY_RELU_DEFAULT,),
           ("nn.LeakyReLU(): slope 0.01", "activation='leaky_relu': slope 0.2 (layers.LeakyReLU(): 0.3)"),
           "the slope stated on both sides (here 0.01)",
           lambda: _digits(activation="leaky_relu", alpha=0.01)),
-    Topic("default-init", "default initialisation", ("torch", "keras-tensorflow"), ("init-defaults",),
+    Topic("default-init", "default initialisation", ("torch", "keras-tensorflow"), (Native.INIT_DEFAULTS,),
           ("nn.Linear: U(+-1/sqrt(fan_in)) weights and biases", "Dense: glorot_uniform kernels, zero biases"),
           "the same weights copied into both (nnparity draws them once from the spec's seed)",
           lambda: _digits()),
-    Topic("weight-decay", "weight_decay= is coupled L2 in torch, decoupled in Keras", ("torch", "keras-tensorflow"), ("weight-decay",),
+    Topic("weight-decay", "weight_decay= is coupled L2 in torch, decoupled in Keras", ("torch", "keras-tensorflow"), (Native.WEIGHT_DECAY,),
           (f"SGD(momentum=0.9, weight_decay={WEIGHT_DECAY}): g += wd w", f"SGD(momentum=0.9, weight_decay={WEIGHT_DECAY}): w -= lr wd w first"),
           f"an L2 term on the kernels instead (l2 = {WEIGHT_DECAY / 2}, i.e. Keras L2({WEIGHT_DECAY / 2}))",
           lambda: _digits(optimizer=("momentum", {"learning_rate": 0.05, "momentum": 0.9})),
           lambda: _digits(optimizer=("momentum", {"learning_rate": 0.05, "momentum": 0.9}), l2=WEIGHT_DECAY / 2)),
-    Topic("momentum-schedule", "momentum under a learning-rate schedule", ("torch", "keras-tensorflow"), ("lr-schedule",),
+    Topic("momentum-schedule", "momentum under a learning-rate schedule", ("torch", "keras-tensorflow"), (Native.LR_SCHEDULE,),
           (f"SGD(momentum=0.9) + ExponentialLR({LR_DECAY}): b = mu b + g, w -= lr_t b",
            f"SGD(ExponentialDecay(.., 1, {LR_DECAY}), momentum=0.9): v = mu v - lr_t g, w += v"),
           "a constant learning rate (the two momentum forms agree exactly then), or one form on both sides",
           lambda: _digits(optimizer=("momentum", {"learning_rate": 0.05, "momentum": 0.9}))),
     Topic("softmax-probabilities", "softmax cross-entropy on probabilities, by Keras backend", ("keras-tensorflow", "keras-jax"),
-          ("probabilities",),
+          (Native.PROBABILITIES,),
           ("Dense(softmax) + CategoricalCrossentropy(): quietly computed from the logits",
            "the same code: probabilities clipped to [1e-7, 1 - 1e-7] before the log"),
           "a linear last layer and from_logits=True on every backend",
           lambda: S.load("fashion_sigmoid400_numpy")),
-    Topic("bce-probabilities", "binary cross-entropy on a saturated sigmoid", ("torch", "keras-jax"), ("probabilities",),
+    Topic("bce-probabilities", "binary cross-entropy on a saturated sigmoid", ("torch", "keras-jax"), (Native.PROBABILITIES,),
           ("nn.Sigmoid + nn.BCELoss: each log clamped at -100", "Dense(sigmoid) + BinaryCrossentropy(): p clipped to [1e-7, 1 - 1e-7]"),
           "the logits: BCEWithLogitsLoss and from_logits=True",
           lambda: _digits(loss="binary_crossentropy", target="even", kernel=("normal", {"std": 1.0}), divide_by=1.0)),
-    Topic("softplus-threshold", "softplus above 20", ("torch", "keras-tensorflow"), ("softplus-default",),
+    Topic("softplus-threshold", "softplus above 20", ("torch", "keras-tensorflow"), (Native.SOFTPLUS_DEFAULT,),
           ("nn.Softplus(): returns x itself above threshold 20", "softplus: log(1 + e^x) everywhere"),
           "torch threshold 40 (beyond it log(1 + e^-x) is below half an ulp in float64)",
           lambda: _digits(activation="softplus", kernel=("normal", {"std": 1.0}), divide_by=1.0,
                           optimizer=("sgd", {"learning_rate": 1e-4}))),
-    Topic("keras-float64-torch", "Keras in float64 on the torch backend", ("numpy", "keras-torch"), ("float64-stock",),
+    Topic("keras-float64-torch", "Keras in float64 on the torch backend", ("numpy", "keras-torch"), (Native.FLOAT64_STOCK,),
           ("the float64 reference", "Dense(dtype='float64'): its matmul runs in float32 (keras#23704); losses' means too"),
           "nnparity's fixes: einsum for the product, sums divided by counts, floatx = float64 while building",
           lambda: _digits(optimizer=("adam", {"learning_rate": 1e-3}), l2=0.01)),
-    Topic("keras-float64-tensorflow", "Keras in float64 on the tensorflow backend", ("numpy", "keras-tensorflow"), ("float64-stock",),
+    Topic("keras-float64-tensorflow", "Keras in float64 on the tensorflow backend", ("numpy", "keras-tensorflow"), (Native.FLOAT64_STOCK,),
           ("the float64 reference", "Python-float hyperparameters and L2 rounded through float32 (tensorflow#35938); "
            "leaky_relu's slope a C++ float; gelu's constants float32"),
           "numpy.float64 hyperparameters, an exact L2 factor, leaky_relu and gelu with float64 constants, floatx = float64",
           lambda: S.load("coverage_activations")),
-    Topic("keras-float64-jax", "Keras in float64 on the jax backend", ("numpy", "keras-jax"), ("float64-stock",),
+    Topic("keras-float64-jax", "Keras in float64 on the jax backend", ("numpy", "keras-jax"), (Native.FLOAT64_STOCK,),
           ("the float64 reference", "tanh returns float32; ops.mean in the losses computes in float32; "
            "the learning rate is a float32 variable"),
           "jnp.tanh, sums divided by counts, floatx = float64 while building",
           lambda: S.load("coverage_activations")),
+    Topic("batch-norm-momentum", "BatchNorm's momentum: the weight of the old statistic (Keras) or the new (torch)",
+          ("torch", "keras-tensorflow"), (Native.BATCH_NORM_MOMENTUM,),
+          ("BatchNorm1d(): momentum 0.1 on the batch statistic (= Keras 0.9)", "BatchNormalization(): momentum 0.99 on the moving one"),
+          "one value, converted: torch momentum = 1 - Keras momentum",
+          lambda: _digits(optimizer=_MOMENTUM, between=(S.BatchNorm(),))),
+    Topic("batch-norm-epsilon", "BatchNorm's epsilon", ("torch", "keras-tensorflow"), (Native.BATCH_NORM_EPSILON,),
+          ("BatchNorm1d(): eps 1e-5", "BatchNormalization(): epsilon 1e-3"),
+          "the same epsilon stated on both sides",
+          lambda: _digits(optimizer=_MOMENTUM, between=(S.BatchNorm(),))),
+    Topic("batch-norm-variance", "BatchNorm's moving variance: unbiased (torch) or biased (Keras) batch variance",
+          ("torch", "keras-tensorflow"), (Native.BATCH_NORM_VARIANCE,),
+          ("BatchNorm1d: moving variance follows var * n/(n-1)", "BatchNormalization: follows the biased var (normalising uses it on both)"),
+          "one convention on both sides (nnparity's running_variance: a torch subclass, or a Keras one, adds the difference)",
+          lambda: _digits(optimizer=_MOMENTUM, between=(S.BatchNorm(momentum=0.9),))),
+    Topic("weight-decay-norm", "weight_decay= reaches biases and BatchNorm's gamma and beta; Keras's L2 does not",
+          ("torch", "keras-tensorflow"), (Native.WEIGHT_DECAY,),
+          (f"SGD(momentum=0.9, weight_decay={WEIGHT_DECAY}): every parameter",
+           f"Dense(kernel_regularizer=L2({WEIGHT_DECAY / 2})): the kernels only"),
+          "weight decay on the kernels only (torch: a parameter group with weight_decay=0 for biases, gamma, beta; or L2 terms)",
+          lambda: _digits(optimizer=_MOMENTUM, between=(S.BatchNorm(),)),
+          lambda: _digits(optimizer=_MOMENTUM, between=(S.BatchNorm(),), l2=WEIGHT_DECAY / 2),
+          native_sides=("torch",)),
+    Topic("layer-norm-epsilon", "LayerNorm's epsilon", ("torch", "keras-tensorflow"), (Native.LAYER_NORM_DEFAULTS,),
+          ("nn.LayerNorm(): eps 1e-5", "LayerNormalization(): epsilon 1e-3"),
+          "the same epsilon stated on both sides",
+          lambda: _digits(optimizer=_MOMENTUM, between=(S.LayerNorm(),))),
+    Topic("dropout-generators", "dropout masks from each framework's own generator", ("torch", "keras-tensorflow"),
+          (Native.OWN_DROPOUT,),
+          ("nn.Dropout(0.5): masks from torch's generator", "layers.Dropout(0.5): masks from Keras's seed generator"),
+          "the same masks on both sides (nnparity gives each dropout layer its mask, drawn from the spec's seed and the step)",
+          lambda: _digits(optimizer=_MOMENTUM, between=(S.Dropout(0.5),))),
 ]

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nnparity.divergence_catalog import CATALOG, Topic
 from reference.checks import collect, make_case  # noqa: F401  (collect runs in the implementations' processes)
 from reference.compare import compare
-
-from nnparity.divergence_catalog import CATALOG, Topic
 
 
 @dataclass
@@ -38,18 +37,27 @@ def _gap(a: dict, b: dict) -> Gap:
 def measure(topic: Topic, impls: dict, steps: int) -> Measured:
     """``impls`` maps implementation names to running implementations (``registry.make``)."""
     gaps = []
-    for native, spec_fn in ((topic.native, topic.spec), ((), topic.aligned_spec or topic.spec)):
-        case = make_case(spec_fn(), topic.dtype, steps=steps, native=native)
+    aligned_spec = topic.aligned_spec or topic.spec
+    for native, spec_fn in ((topic.native, topic.spec), ((), aligned_spec)):
+        cases = {side: _case(topic, side, native, spec_fn, aligned_spec, steps) for side in topic.sides}
         try:
-            outs = [impls[side].collect(case, "predictions") for side in topic.sides]
+            outs = [impls[side].collect(cases[side], "predictions") for side in topic.sides]
             gaps.append(_gap(*outs))
         except Exception as exc:  # one topic's failure is reported in its row; the others still run
             gaps.append(Gap(float("nan"), float("nan"), float("nan"), f"{type(exc).__name__}: {exc}"))
         finally:
             for side in topic.sides:
                 if hasattr(impls[side], "release"):
-                    impls[side].release(case)
+                    impls[side].release(cases[side])
     return Measured(topic, *gaps)
+
+
+def _case(topic: Topic, side: str, native: tuple, spec_fn, aligned_spec, steps: int):
+    # The numpy reference has no framework defaults: it is the convention the other side is measured against.
+    # A side the topic keeps aligned runs the aligned spec with no native aspect.
+    if side == "numpy" or (topic.native_sides is not None and side not in topic.native_sides):
+        return make_case(aligned_spec(), topic.dtype, steps=steps, native=())
+    return make_case(spec_fn(), topic.dtype, steps=steps, native=native)
 
 
 def catalog(keys: list[str] | None = None) -> list[Topic]:

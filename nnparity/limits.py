@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
+
 from reference.checks import SAMPLE
 from reference.errors import UserError
 
@@ -37,12 +39,9 @@ def _gib(n: int) -> str:
 
 def case_bytes(spec, steps: int) -> int:
     """What a parity case of ``spec`` with a ``steps``-step trajectory holds, at most (Python ints: no overflow)."""
-    sizes, fan_in = [], spec.n_inputs
-    for layer in spec.layers:
-        sizes.append(fan_in * layer.units)
-        if layer.use_bias:
-            sizes.append(layer.units)
-        fan_in = layer.units
+    from reference.weights import layer_tensors
+
+    sizes = [int(np.prod(t.shape, dtype=object)) for _, t in layer_tensors(spec)]
     per_step = sum(min(s, SAMPLE) for s in sizes) * 8 * 3 + spec.training.batch_size * 8  # answer, reference, shadow
     return COPIES * 8 * sum(sizes) + steps * per_step
 
@@ -50,7 +49,7 @@ def case_bytes(spec, steps: int) -> int:
 def require_memory(spec, steps: int, label: str) -> None:
     need, have = case_bytes(spec, steps), available_memory()
     if need > have:
-        biggest = max(((i, spec.layers[i].units) for i in range(len(spec.layers))), key=lambda t: t[1])
+        biggest = max(enumerate(w for _, w in spec.layer_sizes()), key=lambda t: t[1])
         raise UserError(f"{label}: a parity case of this spec with a {steps:,}-step trajectory needs about {_gib(need)} "
                         f"of memory and this machine has {_gib(have)} available (its widest layer, layers[{biggest[0]}], "
                         f"has {biggest[1]:,} units). Use fewer units or fewer --steps.")

@@ -10,7 +10,7 @@ object with ``name``, ``hello()`` (availability and devices) and ``collect(case,
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from reference.worker import DEFAULT_TIMEOUT, InProcess, Worker, WorkerError
 
@@ -39,7 +39,7 @@ def _numpy(timeout: float, single_thread: bool = True):
 def _torch(timeout: float, single_thread: bool = True):
     import importlib.util
 
-    from keras_impl.backends import SINGLE_THREAD
+    from reference.threads import SINGLE_THREAD
 
     if importlib.util.find_spec("torch") is None:
         return Unavailable("torch", "torch is not installed")
@@ -121,7 +121,7 @@ def load(name: str, timeout: float = DEFAULT_TIMEOUT, single_thread: bool = True
     return impl
 
 
-def _import_error(exc: "WorkerError") -> str:
+def _import_error(exc: WorkerError) -> str:
     """The import error's own line from a failed start (the worker's traceback ends with it)."""
     lines = [ln.strip() for ln in (exc.detail or "").splitlines() if ln.strip()]
     reason = exc.reason.split(": ", 1)[-1]
@@ -132,7 +132,7 @@ def make(name: str, timeout: float = DEFAULT_TIMEOUT, single_thread: bool = True
     """A running implementation: a built-in or plugin name, or ``module.path:ClassName``.
     ``single_thread`` (the parity matrix's choice) pins its process to one thread; the reproductions,
     which train one framework at a time for minutes, use every core."""
-    from keras_impl.backends import SINGLE_THREAD
+    from reference.threads import SINGLE_THREAD
 
     if name in BUILTIN:
         return BUILTIN[name](timeout, single_thread)

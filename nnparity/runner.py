@@ -12,8 +12,8 @@ import queue
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from nnparity import hints
 from nnparity.selection import Selection, default_selection  # noqa: F401  (the matrix's public names)
@@ -21,7 +21,6 @@ from reference.checks import make_case
 from reference.errors import Unsupported
 from reference.judge import CheckResult, Judge
 from reference.worker import WorkerError
-
 
 # pass/fail: judged against the reference. error: the implementation raised, crashed or hung.
 # unsupported: the implementation declined the cell (``supports(spec)`` gave a reason). skip: it cannot run
@@ -192,7 +191,7 @@ def _serve(name: str, k: int, impl, cases: queue.Queue, sel: Selection, timeout:
         case = judge.case
         why = unavailable(hello, name, case.device)
         earlier: dict[str, Outcome] = {}
-        for check in sel.checks:
+        for check in sel.applicable(case.spec):
             if hello.get("error") is not None:
                 o = error_outcome(judge.label, name, case, check, hello["error"])
             elif why is not None:

@@ -61,9 +61,16 @@ class Selection:
     def labels(self) -> list[str]:
         return [ls.label for ls in self.labelled]
 
+    def applicable(self, spec: S.Spec) -> list[str]:
+        """The selected checks that apply to ``spec`` (forward-training and state only where a layer needs them)."""
+        from reference.checks import CHECKS
+
+        return [c for c in self.checks if CHECKS[c].applies(spec)]
+
     @property
     def cells(self) -> int:
-        return len(self.labelled) * len(self.impls) * len(self.dtypes) * len(self.devices) * len(self.checks)
+        per_spec = sum(len(self.applicable(ls.spec)) for ls in self.labelled)
+        return per_spec * len(self.impls) * len(self.dtypes) * len(self.devices)
 
     def shard_count(self, name: str) -> int:
         return max(1, self.shards.get(name, 1))

@@ -193,7 +193,7 @@ def _npy_for_npz(d: Path) -> None:
 def _drop_array(d: Path) -> None:
     p = d / CASE / "inputs.npz"
     with np.load(p) as f:
-        arrays = {k: f[k] for k in f.files if k != "w1"}
+        arrays = {k: f[k] for k in f.files if k != "weights/layers[0].bias"}
     np.savez(p, **arrays)
     _relist(d, "inputs.npz")
 
@@ -214,9 +214,12 @@ def _link_out(d: Path) -> None:
     (_manifest_edit(lambda m: m["files"]["inputs.npz"].pop("bytes")), "files.inputs.npz.bytes"),
     (_manifest_edit(lambda m: m["files"].pop("expected-forward.npz")), "is read by this check but not listed"),
     (_npy_for_npz, "not an .npz archive"),
-    (_drop_array, "no array 'w1'"),
+    (_drop_array, "no array 'weights/layers[0].bias'"),
     (_link_out, "leads outside"),
-], ids=["dotdot", "absolute", "index-escape", "index-list", "files-list", "no-files", "no-bytes", "unlisted", "npy", "missing-array", "symlink"])
+    # a folder written before layer kinds (format 1): refused with how to regenerate it
+    (lambda d: (d / "index.json").write_text(json.dumps({"format": "nnparity-golden/1", "cases": [CASE]})),
+     "written in nnparity-golden/1"),
+], ids=["dotdot", "absolute", "index-escape", "index-list", "files-list", "no-files", "no-bytes", "unlisted", "npy", "missing-array", "symlink", "format-1"])
 def test_a_golden_folder_never_makes_verify_read_outside_it_or_trust_an_unlisted_file(env, exported, tmp_path, edit, named):
     d = tmp_path / "g"
     shutil.copytree(exported, d, symlinks=True)
@@ -230,7 +233,9 @@ def _start_hanging(env, tmp_path) -> subprocess.Popen:
     """parity with a plugin that starts two children (one in its own session) and hangs; returned once they run."""
     proc = subprocess.Popen([sys.executable, "-m", "nnparity.cli", "parity", "--spec", "gates_xor", "--impl",
                              f"{PLUGINS}:SpawnsChildren", "--check", "forward", "--dtype", "float64", "--timeout", "120"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            # as from a terminal: a pytest-xdist worker ignores SIGINT, and children inherit that
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 60
     while len(survivors(env)) < 2 and time.time() < deadline:
         time.sleep(0.1)

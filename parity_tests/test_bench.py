@@ -33,7 +33,10 @@ def test_ratios_are_to_torch_at_the_same_batch_with_the_issues_targets():
     assert by["numpy", 256]["target_ratio"] == 1.1 and by["torch", 32]["target_ratio"] is None
 
 
-def test_quick_bench_writes_timings_against_the_measured_peak(tmp_path, capsys):
+def test_quick_bench_writes_timings_against_the_measured_peak(tmp_path, capsys, monkeypatch):
+    from nnparity.console import out
+
+    monkeypatch.setattr(out, "width", 200)  # the table's header on one line, whatever the terminal (xdist: 80)
     assert main(["bench", "--quick", "--impl", "numpy", "--impl", "torch", "--batch", "32", "--rows", "256",
                  "--repeats", "1", "--out", str(tmp_path)]) == 0
     data = json.loads((tmp_path / "bench-quick.json").read_text())

@@ -20,14 +20,9 @@ class DroppedTranspose(TorchImplementation):
 
     name = "torch-dropped-transpose"
 
-    def loss_and_grads(self, h, x, y):
-        loss, _ = super().loss_and_grads(h, x, y)
-        grads = []
-        for lin in tmodel.linears(h.body):
-            grads.append(lin.weight.grad.detach().numpy().copy())
-            if lin.bias is not None:
-                grads.append(lin.bias.grad.detach().numpy().copy())
-        return loss, grads
+    def loss_and_grads(self, h, x, y, masks=None):
+        loss, _ = super().loss_and_grads(h, x, y, masks)
+        return loss, [p.grad.detach().numpy().copy() for p in tmodel.parameters(h.model)]
 
 
 class EpsilonOutsideTheRoot(TorchImplementation):
@@ -35,11 +30,11 @@ class EpsilonOutsideTheRoot(TorchImplementation):
 
     name = "torch-eps-outside"
 
-    def build(self, spec, weights, *, dtype, device):
-        h = super().build(spec, weights, dtype=dtype, device=device)
+    def build(self, spec, weights, *, dtype, device, native=frozenset()):
+        h = super().build(spec, weights, dtype=dtype, device=device, native=native)
         p = spec.optimizer.params
         if spec.optimizer.name == "rmsprop" and p["eps_mode"] == "keras":
-            h.optimizer = torch.optim.RMSprop(h.body.parameters(), lr=p["learning_rate"], alpha=p["rho"], eps=p["epsilon"],
+            h.optimizer = torch.optim.RMSprop(tmodel.parameters(h.model), lr=p["learning_rate"], alpha=p["rho"], eps=p["epsilon"],
                                               centered=p["centered"], momentum=p["momentum"])
         return h
 
@@ -49,11 +44,11 @@ class ForgottenL2(TorchImplementation):
 
     name = "torch-no-l2"
 
-    def _loss(self, h, x, y):
+    def _loss_on(self, h, x, y, masks=None):
         from torch_impl import losses
 
-        z = h.body(self._tensor(h, x))
-        return losses.data_loss(h.spec.loss.name, h.spec.loss.reduction, z, h.head(z), self._tensor(h, y))
+        z = h.model.logits(x, training=True, masks=masks)
+        return losses.data_loss(h.spec.loss.name, h.spec.loss.reduction, z, h.model.head(z), y)
 
 
 def run_broken(impl, spec: str, checks: list[str]) -> dict[str, runner.Outcome]:

@@ -4,7 +4,8 @@ import hashlib
 import numpy as np
 import pytest
 
-from reference import datasets, fashion_mnist, spec as S
+from reference import datasets, fashion_mnist
+from reference import spec as S
 from reference.errors import DatasetError
 
 

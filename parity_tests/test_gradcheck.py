@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from reference import activations, spec as S
+from reference import activations
+from reference import spec as S
 from reference.gradcheck import THRESHOLD
 from reference.gradcheck_suite import GRID_COLUMNS, bundled, check_spec, grid, grid_spec
 

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from nnparity import golden, registry, runner
-from reference.checks import check_names
-from reference.worker import InProcess
-
 from parity_tests.plugins import broken
+from reference import spec as S
+from reference.checks import CHECKS, check_names
+from reference.worker import InProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,7 +51,7 @@ def test_each_broken_implementation_is_caught_where_it_is_broken(cls, spec, chec
 
 
 def test_the_unbroken_reference_passes_everything_with_no_hints():
-    out = run(broken.NumpyImplementation(), "digits_even_odd", check_names())
+    out = run(broken.NumpyImplementation(), "digits_even_odd", check_names(S.load("digits_even_odd")))
     assert all(o.status == "pass" and not o.hints for o in out.values())
 
 
@@ -60,12 +60,13 @@ def test_the_jax_example_passes(tmp_path):
     bias-less layers; results/examples/ holds its full check."""
     assert "jax-mlp" in registry.plugins(), "the example is installed by `make test` (pip install -e examples/jax_mlp)"
     report = tmp_path / "check.json"
-    cmd = [sys.executable, "-m", "nnparity.cli", "check", "--impl", "jax-mlp", "--spec", "coverage_activations", "--spec",
-           "coverage_softmax_half_sse", "--spec", "fashion_sigmoid400_numpy", "--spec", "gates_xor", "--json", str(report)]
+    specs = ["coverage_activations", "coverage_softmax_half_sse", "fashion_sigmoid400_numpy", "gates_xor"]
+    cmd = [sys.executable, "-m", "nnparity.cli", "check", "--impl", "jax-mlp", *(a for name in specs for a in ("--spec", name)),
+           "--json", str(report)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout[-4000:]
     summary = json.loads(report.read_text())["summary"]
-    assert summary == {"pass": 4 * 2 * len(check_names())}
+    assert summary == {"pass": 2 * sum(len(check_names(S.load(name))) for name in specs)}
 
 
 def _pytest(args, cwd: Path) -> subprocess.CompletedProcess:
@@ -77,7 +78,7 @@ def _pytest(args, cwd: Path) -> subprocess.CompletedProcess:
 def test_pytest_plugin_runs_the_suite_on_a_users_implementation(tmp_path):
     ok = _pytest(["--nnparity-impl", "reference.implementation:NumpyImplementation", "--nnparity-spec", "gates_xor"], tmp_path)
     assert ok.returncode == 0, ok.stdout[-3000:]
-    assert f"{2 * len(check_names())} passed" in ok.stdout
+    assert f"{2 * len(check_names(S.load('gates_xor')))} passed" in ok.stdout
     (tmp_path / "pytest.ini").write_text("[pytest]\nnnparity_impl = parity_tests.plugins.broken:L2FactorOff\n"
                                          "nnparity_specs = breast_cancer_relu10\n")
     bad = _pytest(["-k", "float64-grads"], tmp_path)
@@ -102,22 +103,24 @@ def _copy(src: Path, dst: Path) -> Path:
 
 def test_the_reference_verifies_against_its_own_export(exported):
     outcomes = golden.verify(exported, registry.make("numpy"))
-    assert len(outcomes) == 4 * len(check_names()) and all(o.status == "pass" for o in outcomes)
+    per_spec = {name: check_names(S.load(name)) for name in ("gates_xor", "digits_even_odd")}
+    assert len(outcomes) == 2 * sum(map(len, per_spec.values())) and all(o.status == "pass" for o in outcomes)
     manifest = json.loads((exported / "gates_xor-float32" / "manifest.json").read_text())
-    assert set(manifest["checks"]) == set(check_names()) and manifest["files"]["inputs.npz"]["sha256"]
+    assert set(manifest["checks"]) == set(per_spec["gates_xor"]) and manifest["files"]["inputs.npz"]["sha256"]
 
 
 def test_one_changed_number_fails_that_case(exported, tmp_path):
     d = _copy(exported, tmp_path / "g")
     case = d / "digits_even_odd-float64"
-    path = case / "expected-grads.npz"
+    path = case / CHECKS["grads"].golden_file  # loss and grads share one file
     with np.load(path) as f:
         arrays = {k: f[k] for k in f.files}
-    arrays["g2"] = arrays["g2"].copy()
-    arrays["g2"][1, 0] *= 1.001
+    key = "grads/layers[1].kernel"
+    arrays[key] = arrays[key].copy()
+    arrays[key][1, 0] *= 1.001
     np.savez(path, **arrays)
     manifest = json.loads((case / "manifest.json").read_text())
-    manifest["files"]["expected-grads.npz"] = {"sha256": golden._sha256(path), "bytes": path.stat().st_size}
+    manifest["files"][path.name] = {"sha256": golden._sha256(path), "bytes": path.stat().st_size}
     (case / "manifest.json").write_text(json.dumps(manifest))
     failed = [o for o in golden.verify(d, registry.make("numpy")) if o.status != "pass"]
     assert [(o.spec, o.dtype, o.check, o.failure["tensor"]) for o in failed] == [("digits_even_odd", "float64", "grads", "layers[1].kernel")]

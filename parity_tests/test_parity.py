@@ -1,8 +1,10 @@
 """The parity matrix as tests: one per spec x implementation x dtype x device x check.
 
-Ids read like the CLI's cells: ``digits_sigmoid50-keras-jax-float32-step-adam``. The cells of one
-(spec, dtype, device) are computed together, for every implementation at once, the first time a
-test asks for one of them. CUDA cells carry the ``gpu`` marker and skip cleanly without a GPU.
+Ids read like the CLI's cells: ``digits_sigmoid50-keras-jax-float32-step-adam``. Every cell the session
+selected on one device is computed in one run of the matrix, the first time a test asks for one of them:
+one run overlaps the reference's preparation of the next case with the implementations' work on this one,
+as ``nnparity parity`` does (a run per case waited for its slowest implementation each time). CUDA cells
+carry the ``gpu`` marker and skip cleanly without a GPU.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from reference.checks import check_names
 SPECS = S.bundled_names()
 IMPLS = registry.names()
 DTYPES = ["float64", "float32"]
-CHECKS = check_names()
+CHECKS = {name: check_names(S.load(name)) for name in SPECS}  # forward-training and state where a layer needs them
 
 
 def _cuda_available() -> bool:
@@ -28,26 +30,36 @@ def _cuda_available() -> bool:
 
 
 class Matrix:
-    """Cells computed one (spec, dtype, device) group at a time, by workers that live for the session."""
+    """The cells of the session's selected tests, computed one device at a time by workers that live for the session."""
 
-    def __init__(self):
+    def __init__(self, wanted: dict[str, set]):
+        self.wanted = wanted  # device -> the (spec, dtype) groups the session's tests ask for
         self.cells: dict[str, runner.Outcome] = {}
-        self.done: set[tuple] = set()
+        self.done: set[str] = set()
         self.pool: dict = {}
 
     def outcome(self, spec: str, impl: str, dtype: str, device: str, check: str) -> runner.Outcome:
-        group = (spec, dtype, device)
-        if group not in self.done:
-            sel = runner.Selection([spec], IMPLS, [dtype], [device], CHECKS)
+        if device not in self.done:
+            groups = self.wanted.get(device) or {(spec, dtype)}
+            specs = [s for s in SPECS if any(g[0] == s for g in groups)]
+            dtypes = [d for d in DTYPES if any(g[1] == d for g in groups)]
+            sel = runner.Selection(specs, IMPLS, dtypes, [device], check_names())
             for o in runner.run(sel, registry.make, pool=self.pool):
                 self.cells[o.id] = o
-            self.done.add(group)
+            self.done.add(device)
         return self.cells[runner.Outcome(spec, impl, dtype, device, check, "").id]
 
 
 @pytest.fixture(scope="session")
-def matrix():
-    m = Matrix()
+def matrix(request):
+    wanted: dict[str, set] = {}
+    for item in request.session.items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if item.module is not None and item.module.__name__ == __name__ and "device" in params:
+            wanted.setdefault(params["device"], set()).add((params["spec"], params["dtype"]))
+    if any(item.name == "test_float64_meets_the_issue_target_everywhere" for item in request.session.items):
+        wanted.setdefault("cpu", set()).update((s, "float64") for s in SPECS)
+    m = Matrix(wanted)
     yield m
     runner.close_pool(m.pool)
 
@@ -55,7 +67,7 @@ def matrix():
 def _params(device: str):
     marks = [pytest.mark.gpu] if device == "cuda" else []
     return [pytest.param(s, i, d, device, c, id=runner.Outcome(s, i, d, device, c, "").id, marks=marks)
-            for s in SPECS for d in DTYPES for i in IMPLS for c in CHECKS]
+            for s in SPECS for d in DTYPES for i in IMPLS for c in CHECKS[s]]
 
 
 def _assert_cell(matrix: Matrix, spec, impl, dtype, device, check):
@@ -83,7 +95,7 @@ def test_float64_meets_the_issue_target_everywhere(matrix):
     worst = []
     for spec in SPECS:
         for impl in IMPLS:
-            for check in CHECKS:
+            for check in CHECKS[spec]:
                 o = matrix.outcome(spec, impl, "float64", "cpu", check)
                 if o.status == "pass" and not (check == "trajectory" and o.horizon is not None):
                     worst.append((o.max_rel, o.id))

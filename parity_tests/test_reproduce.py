@@ -40,19 +40,29 @@ def _numbers(value, path=""):
         yield path, value
 
 
-def _quick(study: str, out: Path) -> dict:
-    proc = subprocess.run([sys.executable, "-m", "nnparity.cli", "reproduce", study, "--quick", "--out", str(out)],
-                          capture_output=True, text=True, timeout=900, cwd=ROOT)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+@pytest.fixture(scope="module")
+def quick_runs(tmp_path_factory) -> list[Path]:
+    """Two `reproduce all --quick` runs into their own folders (one run starts each framework once)."""
+    folders = []
+    for run in ("a", "b"):
+        out = tmp_path_factory.mktemp(f"reproduce-{run}")
+        proc = subprocess.run([sys.executable, "-m", "nnparity.cli", "reproduce", "all", "--quick", "--out", str(out)],
+                              capture_output=True, text=True, timeout=1800, cwd=ROOT)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        assert (out / "README.md").is_file()
+        folders.append(out)
+    return folders
+
+
+def _quick(out: Path, study: str) -> dict:
     data = json.loads((out / study / "results.json").read_text())
     assert validate(data, out / study) == []
-    assert (out / "README.md").is_file()
     return data
 
 
 @pytest.mark.parametrize("study", list(STUDIES))
-def test_a_quick_reproduction_gives_identical_numbers_twice(study, tmp_path):
-    first, second = (dict(_numbers(_quick(study, tmp_path / run))) for run in ("a", "b"))
+def test_a_quick_reproduction_gives_identical_numbers_twice(study, quick_runs):
+    first, second = (dict(_numbers(_quick(out, study))) for out in quick_runs)
     assert first.keys() == second.keys()
     differ = {k: (first[k], second[k]) for k in first
               if not (first[k] == second[k] or (isinstance(first[k], float) and math.isnan(first[k]) and math.isnan(second[k])))}

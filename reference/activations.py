@@ -12,8 +12,8 @@ relu'(0) = 0, leaky_relu'(0) = alpha, elu'(0) = alpha.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 from scipy import special

@@ -9,8 +9,8 @@ never has to reproduce NumPy's generator.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 
@@ -33,7 +33,7 @@ class BatchSchedule:
     shuffle: bool = True
 
     @classmethod
-    def for_spec(cls, spec: Spec, n: int, epochs: int | None = None) -> "BatchSchedule":
+    def for_spec(cls, spec: Spec, n: int, epochs: int | None = None) -> BatchSchedule:
         t = spec.training
         return cls(n, t.batch_size, t.epochs if epochs is None else epochs, t.schedule_seed, t.shuffle)
 

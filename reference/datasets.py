@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -25,8 +25,6 @@ from reference import fashion_mnist
 from reference.losses import LOSSES
 from reference.params import Param, choice, flag, int_list, integer, number
 from reference.spec import Spec
-
-BREAST_CANCER_DOC_FEATURES = [1, 2, 5, 8]  # mean texture, perimeter, compactness, symmetry
 
 
 @dataclass(frozen=True)
@@ -229,4 +227,4 @@ def for_spec(spec: Spec, dtype=None, train_rows: int | None = None) -> Data:
         params["train_subset"] = min(params["train_subset"] or train_rows, train_rows)
         params["test_subset"] = min(params["test_subset"] or train_rows, train_rows)
     return load(t.dataset.name, params, t.split.method, t.split.test_fraction, t.split.seed,
-                LOSSES[spec.loss.name].targets, spec.layers[-1].units, np.dtype(dtype or spec.dtype))
+                LOSSES[spec.loss.name].targets, spec.outputs, np.dtype(dtype or spec.dtype))

@@ -33,7 +33,6 @@ FILES = {
     "t10k-labels-idx1-ubyte": (10_008, "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
 }
 OFFICIAL_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
-CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 HOW_TO_INSTALL = (
     "install Debian's package (sudo apt-get install dataset-fashion-mnist; `make run` and `make test` do it), "
     "or put the four .gz files in $NNPARITY_DATA_DIR."

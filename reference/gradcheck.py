@@ -62,22 +62,23 @@ class GradcheckResult:
         return max(self.tensors, key=lambda t: t.rel_err)
 
 
-def _loss_and_signs(net: Network, x, y) -> tuple[float, list[np.ndarray]]:
-    """C and the sign pattern of z in every layer whose activation has a kink at 0."""
-    trace = net.forward(x)
-    kinked = [z > 0 for (z, _), layer in zip(trace, net.spec.layers)
-              if has_kink(layer.activation.name, layer.activation.params)]
+def _loss_and_signs(net: Network, x, y, masks=None) -> tuple[float, list[np.ndarray]]:
+    """C in training mode (batch statistics, the given dropout masks: the loss the gradients are of) and the sign
+    pattern of z in every dense layer whose activation has a kink at 0."""
+    trace = net.forward(x, training=True, masks=masks)
+    kinked = [cache[1] > 0 for (_, cache), layer in zip(trace, net.spec.layers)
+              if layer.type == "dense" and has_kink(layer.activation.name, layer.activation.params)]
     return net.loss(x, y, trace), kinked
 
 
-def _difference(net: Network, x, y, p: np.ndarray, idx, step: float, base_signs) -> float | None:
+def _difference(net: Network, x, y, p: np.ndarray, idx, step: float, base_signs, masks=None) -> float | None:
     """The fourth-order difference quotient for p[idx], or None if a perturbation crosses a kink."""
     orig = p[idx]
     values = {}
     try:
         for k in (1, -1, 2, -2):
             p[idx] = orig + k * step
-            values[k], signs = _loss_and_signs(net, x, y)
+            values[k], signs = _loss_and_signs(net, x, y, masks)
             if any((a != b).any() for a, b in zip(base_signs, signs)):
                 return None
     finally:
@@ -86,20 +87,21 @@ def _difference(net: Network, x, y, p: np.ndarray, idx, step: float, base_signs)
 
 
 def gradcheck(net: Network, x: np.ndarray, y: np.ndarray, *, label: str = "", max_elements: int = 32,
-              seed: int = 0, step: float = STEP) -> GradcheckResult:
-    """Check every tensor of ``net`` (float64) on the batch (x, y); up to ``max_elements`` per tensor."""
+              seed: int = 0, step: float = STEP, masks=None) -> GradcheckResult:
+    """Check every weight of ``net`` (float64) on the batch (x, y), in training mode with ``masks``; up to
+    ``max_elements`` per tensor. Batch normalization is differentiated through its batch statistics."""
     if net.dtype != np.float64:
         raise ValueError("finite differences need float64; build the Network with dtype='float64'")
     rng = np.random.default_rng(seed)
-    loss, grads = net.loss_and_grads(x, y)
-    base_signs = _loss_and_signs(net, x, y)[1]
+    loss, grads = net.loss_and_grads(x, y, masks=masks)
+    base_signs = _loss_and_signs(net, x, y, masks)[1]
     results = []
     for name, p, g in zip(net.names, net.params, grads):
         picks = np.arange(p.size) if p.size <= max_elements else rng.choice(p.size, max_elements, replace=False)
         errs, skipped, fd_max = [], 0, 0.0
         for flat in picks:
             idx = np.unravel_index(flat, p.shape)
-            fd = _difference(net, x, y, p, idx, step, base_signs)
+            fd = _difference(net, x, y, p, idx, step, base_signs, masks)
             if fd is None:
                 skipped += 1
                 continue

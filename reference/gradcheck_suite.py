@@ -15,9 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reference import datasets, spec as S
+from reference import datasets
+from reference import spec as S
 from reference.activations import ACTIVATIONS
 from reference.gradcheck import GradcheckResult, gradcheck
+from reference.masks import dropout_masks
 from reference.network import Network
 
 GRID_ROWS = 16
@@ -57,9 +59,11 @@ def grid_spec(activation: str, column: str) -> S.Spec:
 
 
 def check_spec(spec: S.Spec, rows: int, label: str | None = None) -> GradcheckResult:
+    """Finite differences on the spec's first ``rows`` training rows, in training mode (the masks of step 0)."""
     data = datasets.for_spec(spec, dtype=np.float64)
     net = Network(spec, dtype="float64")
-    return gradcheck(net, data.x_train[:rows], data.y_train[:rows], label=label or spec.name)
+    return gradcheck(net, data.x_train[:rows], data.y_train[:rows], label=label or spec.name,
+                     masks=dropout_masks(spec, 0, rows))
 
 
 def grid() -> list[GridCell]:

@@ -3,35 +3,47 @@
 Everything that crosses it is NumPy, so an implementation can live in another process (the Keras
 backends do), behind golden files, or in another language.
 
-**Weights** are canonical: a flat list ``[kernel_0, bias_0, kernel_1, bias_1, ...]`` with each kernel
-of shape (fan_in, fan_out), as in ``z = x @ kernel + bias`` and in Keras; a layer with
-``use_bias = false`` has no bias entry (``reference.weights.tensor_names`` names them). torch's
-``Linear.weight`` is the transpose of the kernel. Arrays are C-contiguous, of the run's dtype.
+**Weights** are canonical (``reference/weights.py``): the trainable tensors in one flat list, named
+``layers[i].<name>`` by ``reference.weights.tensor_names(spec)`` — per dense layer a kernel of shape
+(fan_in, fan_out), as in ``z = x @ kernel + bias`` and in Keras (torch's ``Linear.weight`` is its transpose),
+and a bias unless ``use_bias = false``; per batch or layer normalization ``gamma`` and ``beta``. **State**
+is the tensors training mode updates by rule (batch normalization's ``moving_mean`` and
+``moving_variance``, torch's ``running_mean`` and ``running_var``), named by ``state_names(spec)``; it starts
+at zeros and ones. Arrays are C-contiguous, of the run's dtype.
 
 **Inputs**: ``x`` has shape (N, n_inputs) and the run's dtype. ``y`` is encoded as the spec's loss
 expects: one-hot rows (``categorical_crossentropy``), int64 labels (``sparse_categorical_crossentropy``),
-or values of shape (N, outputs) (``binary_crossentropy``, ``mse``, ``half_sse``).
+or values of shape (N, outputs) (``binary_crossentropy``, ``mse``, ``half_sse``). **masks** (specs with
+dropout) are ``{"layers[i]": keep}``, a boolean (N, width) array per dropout layer, drawn by the oracle
+(``reference/masks.py``): every implementation drops the same units, scaling the kept ones by 1 / (1 - rate).
 
 **dtype** is ``"float32"`` or ``"float64"``: every computation runs in it (no TF32, no mixed
 precision). **device** is ``"cpu"`` or ``"cuda"``.
 
-The methods:
+The methods (the keyword arguments in brackets are passed only when the spec needs them, so an
+implementation written for dense layers alone keeps working unchanged):
 
 ``build(spec, weights, *, dtype, device) -> handle``
-    A model of ``spec`` holding exactly ``weights`` (copied), and a fresh optimizer for
+    A model of ``spec`` holding exactly ``weights`` (copied) and the starting state, and a fresh optimizer for
     ``spec.optimizer`` with empty state and step counter 0.
-``forward(handle, x) -> a``
-    The output activation :math:`a^L` (probabilities for a softmax or sigmoid output), shape (N, outputs).
-``loss_and_grads(handle, x, y) -> (loss, grads)``
+``forward(handle, x[, training=False][, masks]) -> a``
+    The output activation :math:`a^L` (probabilities for a softmax or sigmoid output), shape (N, outputs), in
+    inference mode or, with ``training=True`` (specs with batch normalization or dropout), training mode:
+    batch statistics and the given masks. Changes nothing, state included.
+``loss_and_grads(handle, x, y[, masks]) -> (loss, grads)``
     The loss C as the reference defines it (the data loss reduced by ``spec.loss.reduction``, plus
-    ``l2 * sum(kernel**2)`` per layer) and dC/dparam for every parameter, canonical layout. Changes nothing.
-``step(handle, x, y) -> weights``
-    One optimizer step: the gradient of C at the current weights on (x, y), applied once by the
-    handle's optimizer (whose state carries over to the next step). Returns the new weights.
+    ``l2 * sum(t**2)`` for every tensor with an l2) and dC/dweight for every weight, canonical layout, in
+    training mode. Changes nothing, state included.
+``step(handle, x, y[, masks]) -> weights``
+    One optimizer step: the gradient of C at the current weights on (x, y), applied once by the handle's
+    optimizer (whose state carries over to the next step), and the state's training-mode update. Returns the
+    new weights; ``state`` reads the new state.
 ``weights(handle) -> weights``
     The current weights, canonical.
-``layer_outputs(handle, x) -> [a^1, ..., a^L]`` *(optional)*
-    Every layer's activation; when present, a forward mismatch is located to its first layer.
+``state(handle) -> state`` *(specs with batch normalization)*
+    The current state, canonical (``state_names``).
+``layer_outputs(handle, x[, training][, masks]) -> [a^1, ..., a^L]`` *(optional)*
+    Every layer's output; when present, a forward mismatch is located to its first layer.
 ``train(handle, x, y, batches) -> weights`` *(optional)*
     One ``step`` per batch, in order (``batches`` are index arrays into x and y), in the
     implementation's own training loop; the weights after the last. Used by the reproductions, which
@@ -39,11 +51,15 @@ The methods:
 ``available() -> str | None``
     ``None``, or why this implementation cannot run here (a missing package, no CUDA). A user who names an
     implementation that says no here gets a usage error (exit 2) and nothing runs.
-``supports(spec) -> str | None`` *(optional; absent: everything)*
-    ``None``, or why this implementation cannot express ``spec`` (an activation, loss or optimizer it lacks,
-    a dtype it does not compute in: ``spec.dtype`` is the run's; for a step check ``spec.optimizer`` is the
-    optimizer that check steps with). A declined cell is *unsupported*, with the reason: not an error, not a
-    pass, and a run in which every cell was declined checked nothing and says so.
+``supports(spec) -> str | None`` *(optional)*
+    ``None``, or why this implementation cannot express ``spec`` (a layer kind, activation, loss or optimizer
+    it lacks, a dtype it does not compute in: ``spec.dtype`` is the run's; for a step check ``spec.optimizer``
+    is the optimizer that check steps with). A declined cell is *unsupported*, with the reason: not an error,
+    not a pass, and a run in which every cell was declined checked nothing and says so. An implementation
+    without ``supports`` is taken to implement dense layers only: a spec with other kinds is declined for it.
+``native_aspects`` *(optional, the built-in adapters)*
+    The native-mode aspects (``reference/native.py``) it can run; a case with any of them passes them to
+    ``build`` as ``native=frozenset(...)``.
 """
 from __future__ import annotations
 
@@ -82,26 +98,32 @@ class NumpyImplementation:
     def available(self) -> str | None:
         return None
 
+    def supports(self, spec) -> str | None:
+        return None
+
     def build(self, spec, weights, *, dtype, device):
         if device != "cpu":
             raise ValueError("the NumPy reference runs on the cpu only")
         return Network(spec, weights, dtype=dtype)
 
-    def forward(self, net, x):
-        return net.predict(x)
+    def forward(self, net, x, training=False, masks=None):
+        return net.predict(x, training=training, masks=masks)
 
-    def layer_outputs(self, net, x):
-        return [a for _, a in net.forward(x)]
+    def layer_outputs(self, net, x, training=False, masks=None):
+        return [a for a, _ in net.forward(x, training=training, masks=masks)]
 
-    def loss_and_grads(self, net, x, y):
-        return net.loss_and_grads(x, y)
+    def loss_and_grads(self, net, x, y, masks=None):
+        return net.loss_and_grads(x, y, masks=masks)
 
-    def step(self, net, x, y):
-        net.step(x, y)
+    def step(self, net, x, y, masks=None):
+        net.step(x, y, masks=masks)
         return net.weights()
 
     def weights(self, net):
         return net.weights()
+
+    def state(self, net):
+        return net.state_values()
 
     def train(self, net, x, y, batches):
         for idx in batches:

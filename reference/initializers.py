@@ -16,7 +16,7 @@ Out-of-range draws of a truncated normal are redrawn, element by element, until 
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -23,8 +23,8 @@ The squared errors act on the output activation :math:`a = a^L`, and BP1 multipl
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 import numpy as np
 
 from reference.activations import sigmoid
+from reference.checks import keys as K
 from reference.losses import LOSSES, reduction_scale
 from reference.network import Network
 
@@ -113,53 +114,51 @@ LOSS_MAGNITUDES = {
 }
 
 
-def network_magnitudes(spec, weights: list[Array], x: Array, y: Array, u: float) -> dict[str, Array]:
-    """The magnitudes of the reference's forward, loss and gradient answers on (x, y), in float64, keyed as
-    ``checks.collect`` keys the answers: ``layer{l}``, ``output``, ``loss``, ``g{i}``; ``u`` is the unit
-    roundoff of the run being judged (for the squared losses' second-order term)."""
-    net = Network(spec, weights, dtype="float64")
+def network_magnitudes(spec, weights: list[Array], state: list[Array], x: Array, y: Array, u: float, *,
+                       training: bool, masks=None) -> dict[str, Array]:
+    """The magnitudes of the reference's forward, loss and gradient answers on (x, y), in float64, keyed as the
+    checks key the answers (``reference/checks/keys.py``); ``u`` is the unit roundoff of the run being judged (for
+    the squared losses' second-order term). Each layer kind supplies its own rules (``forward_magnitude``,
+    ``backward_magnitude``); the dense layer's are the ones above."""
+    net = Network(spec, weights, dtype="float64", state=state)
     x = np.asarray(x, dtype=np.float64)
-    trace = net.forward(x)
-    params, layers = net.params, net._layers
+    trace = net.forward(x, training=training, masks=masks)
     out: dict[str, Array] = {}
 
-    # Forward: m_a per layer, and each pre-activation's excess e_z.
-    m_a, excess = [np.abs(x)], []
-    for l, ((z, a), (k, b, act, act_params, _)) in enumerate(zip(trace, layers)):
-        terms = (m_a[-1] ** 2) @ (params[k] ** 2) + (0 if b is None else params[b] ** 2)
-        e = np.maximum(np.sqrt(terms) - np.abs(z), 0)
-        excess.append(e)
-        m_a.append(np.abs(a) + act.forward_magnitude(z, a, e, **act_params))
-        out[f"layer{l}"] = m_a[-1]
-    out["output"] = m_a[-1]
+    # Forward: each layer's output magnitude from its input's.
+    m_in = [np.abs(x)]
+    for s, (_, cache) in zip(net.slots, trace):
+        m_in.append(s.kind.forward_magnitude(s.layer, net.tensors(s), cache, m_in[-1]))
+        out[K.layer_output(s.index)] = m_in[-1]
+    out[K.OUTPUT] = m_in[-1]
+    if not training:  # the loss and the gradients are training mode's
+        return out
 
     # The loss: per-sample magnitudes in quadrature, reduced; the L2 penalty's terms are all positive.
     loss_mag, grad_mag = LOSS_MAGNITUDES[spec.loss.name]
-    z, a = trace[-1]
+    last = net.slots[-1]
+    a, (_, z, _) = trace[-1]
     link = LOSSES[spec.loss.name].link is not None
-    v, e = (z, excess[-1]) if link else (a, m_a[-1] - np.abs(a))
+    e = last.kind.excess(last.layer, net.tensors(last), trace[-1][1], m_in[-2]) if link else m_in[-1] - np.abs(a)
+    v = z if link else a
     scale = reduction_scale(len(x), spec.loss.reduction)
     data = np.sqrt(np.sum(loss_mag(v, y, e, u) ** 2)) * (scale if spec.loss.reduction == "mean" else 1.0)
-    penalty = float(net._penalty())
-    out["loss"] = np.asarray(max(abs(net.loss(x, y, trace)), float(np.hypot(data, penalty))))
+    out[K.LOSS] = np.asarray(max(abs(net.loss(x, y, trace)), float(np.hypot(data, float(net._penalty())))))
 
-    # Backward: BP1's operands, then BP2 with |W| and |f'|, BP3 and BP4 in quadrature over the batch.
-    m_delta = grad_mag(v, y, e) * scale
+    # Backward: BP1's operands, then each kind's VJP with its operands' absolute values, in quadrature over the batch.
+    m_g = grad_mag(v, y, e) * scale
     if not link:
-        _, _, out_act, out_params, _ = layers[-1]
-        m_delta = out_act.magnitude(z, a, m_delta, **out_params)
-    _, grads = net.loss_and_grads(x, y)
-    for l in range(len(layers) - 1, -1, -1):
-        k, b, _, _, l2 = layers[l]
-        m_delta = np.maximum(m_delta, 0)
-        rss_w = np.sqrt((m_a[l] ** 2).T @ (m_delta ** 2) + (2 * l2 * params[k]) ** 2)
-        out[f"g{k}"] = np.maximum(np.abs(grads[k]), rss_w)
-        if b is not None:
-            out[f"g{b}"] = np.maximum(np.abs(grads[b]), np.sqrt(np.sum(m_delta ** 2, axis=0)))
-        if l > 0:
-            _, _, act, act_params, _ = layers[l - 1]
-            z_prev, a_prev = trace[l - 1]
-            m_delta = act.magnitude(z_prev, a_prev, np.sqrt((m_delta ** 2) @ (params[k].T ** 2)), **act_params)
+        act, params = last.kind.act(last.layer)
+        m_g = act.magnitude(z, a, m_g, **params)
+    _, grads = net.loss_and_grads(x, y, masks=masks)
+    for s in reversed(net.slots):
+        p = net.tensors(s)
+        kw = {"from_delta": True} if s is last else {}
+        m_g, m_grads = s.kind.backward_magnitude(s.layer, p, trace[s.index][1], np.maximum(m_g, 0), m_in[s.index], **kw)
+        for name, m in m_grads.items():
+            l2 = s.l2.get(name, 0.0)
+            j = s.params[name]
+            out[K.grad(net.names[j])] = np.maximum(np.abs(grads[j]), np.sqrt(m ** 2 + (2 * l2 * p[name]) ** 2))
     return out
 
 

@@ -1,22 +1,52 @@
 """Native mode: the aspects in which an adapter may fall back to its framework's own defaults.
 
-Aligned mode (the default, an empty set) maps every convention onto the reference's. Native mode
-is what a user porting a model writes without thinking of the differences; ``nnparity
-divergences`` measures how far that lands and which aligned setting closes the gap. An adapter that
-knows native mode reads the flags a case carries (``Case.native``) before it builds.
-"""
+Aligned mode (the default, no aspect) maps every convention onto the reference's. Native mode is what a
+user porting a model writes without thinking of the differences; ``nnparity divergences`` measures how
+far that lands and which aligned setting closes the gap.
 
-NATIVE_FLAGS = {
-    "optimizer-defaults": "the optimizer built with the learning rate (and momentum) only; every other hyperparameter, "
-                          "epsilon's placement included, the framework's default",
-    "sgd-default-lr": "plain SGD with the framework's default learning rate (torch 1e-3, Keras 'sgd' 0.01)",
-    "leaky-relu-default": "leaky_relu without a slope: the framework's default",
-    "init-defaults": "the framework's default initialisers, seeded by the framework, instead of the shared weights",
-    "probabilities": "the softmax/sigmoid inside the model and the loss computed on its probabilities",
-    "weight-decay": "the optimizer's weight_decay argument (every parameter) instead of an L2 term on the kernels",
-    "lr-schedule": "an exponential learning-rate decay, 0.9 per step (torch ExponentialLR, Keras ExponentialDecay)",
-    "softplus-default": "torch's Softplus with its default threshold (the identity above 20)",
-    "float64-stock": "Keras in float64 without nnparity's fixes (floatx, constant casts, float32 matmul/mean)",
-}
-WEIGHT_DECAY = 0.01  # the weight_decay a native "weight-decay" run passes to its optimizer
-LR_DECAY = 0.9  # per step, for "lr-schedule"
+It is a typed part of the protocol: a case carries a ``frozenset[Native]``; an implementation that can run
+aspects lists them in ``native_aspects`` and receives them as ``build(..., native=...)``. A case asking an
+implementation for an aspect it does not list is an error, never a silent aligned run — and a misspelt
+aspect is an AttributeError where it is written.
+"""
+from __future__ import annotations
+
+from enum import Enum
+
+
+class Native(Enum):
+    OPTIMIZER_DEFAULTS = ("the optimizer built with the learning rate (and momentum) only; every other hyperparameter, "
+                          "epsilon's placement included, the framework's default")
+    SGD_DEFAULT_LR = "plain SGD with the framework's default learning rate (torch 1e-3, Keras 'sgd' 0.01)"
+    LEAKY_RELU_DEFAULT = "leaky_relu without a slope: the framework's default"
+    INIT_DEFAULTS = "the framework's default initialisers, seeded by the framework, instead of the shared weights"
+    PROBABILITIES = "the softmax/sigmoid inside the model and the loss computed on its probabilities"
+    WEIGHT_DECAY = "the optimizer's weight_decay argument (every parameter) instead of an L2 term on the kernels"
+    LR_SCHEDULE = "an exponential learning-rate decay, 0.9 per step (torch ExponentialLR, Keras ExponentialDecay)"
+    SOFTPLUS_DEFAULT = "torch's Softplus with its default threshold (the identity above 20)"
+    FLOAT64_STOCK = "Keras in float64 without nnparity's fixes (floatx, constant casts, float32 matmul/mean)"
+    BATCH_NORM_MOMENTUM = "batch normalization's momentum left at the framework's default (torch 0.1 = Keras 0.9; Keras 0.99)"
+    BATCH_NORM_EPSILON = "batch normalization's epsilon left at the framework's default (torch 1e-5, Keras 1e-3)"
+    BATCH_NORM_VARIANCE = ("the batch variance the moving variance follows, the framework's own (torch: unbiased, "
+                           "n/(n-1); Keras: biased)")
+    LAYER_NORM_DEFAULTS = "layer normalization with the framework's own epsilon (torch 1e-5, Keras 1e-3)"
+    OWN_DROPOUT = "the framework's own dropout layer and random generator instead of the given masks"
+
+    @property
+    def key(self) -> str:
+        """The aspect as it crosses processes: its name."""
+        return self.name
+
+
+Aspects = frozenset  # of Native
+
+WEIGHT_DECAY = 0.01  # the weight_decay a native WEIGHT_DECAY run passes to its optimizer
+LR_DECAY = 0.9  # per step, for LR_SCHEDULE
+
+
+def from_keys(keys) -> frozenset:
+    return frozenset(Native[k] for k in keys)
+
+
+def keys(aspects) -> list[str]:
+    return sorted(a.key for a in aspects)

@@ -1,12 +1,12 @@
-r"""The reference network: forward pass, backpropagation (BP1-BP4) and one optimizer step.
+r"""The reference network: a loop over layer kinds (``reference/layers``), the loss, backpropagation, one step.
 
-For layers :math:`l = 1..L` with kernel :math:`W^l` (fan_in x fan_out) and bias :math:`b^l`, over a
+For dense layers :math:`l = 1..L` with kernel :math:`W^l` (fan_in x fan_out) and bias :math:`b^l`, over a
 batch of N rows:
 
 .. math::
     z^l = a^{l-1} W^l + b^l, \qquad a^l = f_l(z^l), \qquad a^0 = x
 
-    C = \mathrm{reduce}_n\, \ell(z^L \text{ or } a^L,\ y_n) + \sum_l \lambda_l \lVert W^l \rVert^2
+    C = \mathrm{reduce}_n\, \ell(z^L \text{ or } a^L,\ y_n) + \sum_t \lambda_t \lVert t \rVert^2
 
 and the gradient, written as in the documents (Nielsen's BP1-BP4, with rows as samples):
 
@@ -16,22 +16,46 @@ and the gradient, written as in the documents (Nielsen's BP1-BP4, with rows as s
 * BP3  :math:`\partial C / \partial b^l = \sum_n \delta^l_n`;
 * BP4  :math:`\partial C / \partial W^l = a^{l-1\,T} \delta^l + 2 \lambda_l W^l`.
 
-Everything runs in the network's dtype (float64 by default, float32 supported), vectorised over
-the batch. ``step`` writes its gradients and pre-activations into preallocated buffers (``out=``);
-the other methods return fresh arrays, which callers may keep.
+Other kinds (batch and layer normalization, dropout) sit between dense layers; each passes
+:math:`\partial C/\partial a` down through its own vector-Jacobian product (its module derives it). The
+gradient is the training-mode one: batch statistics, the given dropout masks. ``loss_and_grads`` changes
+nothing; ``step`` applies the optimizer to the weights and moves the state (batch normalization's moving
+statistics) as training mode does.
+
+Everything runs in the network's dtype (float64 by default, float32 supported), vectorised over the
+batch. ``step`` writes its dense layers' gradients and pre-activations into preallocated buffers
+(``out=``); the other methods return fresh arrays, which callers may keep.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from reference import weights as W
 from reference.activations import ACTIVATIONS
 from reference.buffers import Buffers
+from reference.layers import KINDS, LayerKind
+from reference.layers.dense import Dense
 from reference.losses import LOSSES, reduce, reduction_scale
+from reference.masks import Masks
 from reference.optimizers import make_optimizer
 from reference.spec import Spec
 
-Trace = list[tuple[np.ndarray, np.ndarray]]  # (z^l, a^l) for l = 1..L
+
+@dataclass
+class Slot:
+    """One layer of the network: its kind, its spec, and where its tensors sit in ``params`` and ``state``."""
+
+    index: int
+    kind: LayerKind
+    layer: object
+    params: dict[str, int]  # tensor name -> index into Network.params
+    state: dict[str, int]  # tensor name -> index into Network.state
+    l2: dict[str, float]  # tensor name -> its L2 factor, where non-zero
+
+
+Trace = list[tuple[np.ndarray, object]]  # per layer: (its output, what its backward needs)
 
 
 class Network:
@@ -39,86 +63,117 @@ class Network:
     reference's by default): the hint engine builds networks with one mistake in them (nnparity/hints)."""
 
     def __init__(self, spec: Spec, weights: W.Weights | None = None, dtype: str | None = None,
-                 activations: dict = ACTIVATIONS, losses: dict = LOSSES):
+                 activations: dict = ACTIVATIONS, losses: dict = LOSSES, state: W.Weights | None = None):
         self.spec = spec
         self.dtype = np.dtype(dtype or spec.dtype)
         self.params = W.cast(W.init_weights(spec) if weights is None else weights, self.dtype)
-        self.names = W.tensor_names(spec)
+        self.state = W.cast(W.init_state(spec) if state is None else state, self.dtype)
+        self.names, self.state_names = W.tensor_names(spec), W.state_names(spec)
         self.loss_fn = losses[spec.loss.name]
         self.optimizer = make_optimizer(spec.optimizer.name, spec.optimizer.params)
-        # Per layer: (kernel index, bias index or None, activation entry, its parameters, L2 factor).
-        self._layers, i = [], 0
-        for layer in spec.layers:
-            bias = i + 1 if layer.use_bias else None
-            act = layer.activation
-            self._layers.append((i, bias, activations[act.name], act.params, layer.l2))
-            i += 2 if layer.use_bias else 1
+        dense = Dense(activations)
+        self.slots: list[Slot] = []
+        width, p, s = spec.n_inputs, 0, 0
+        for i, layer in enumerate(spec.layers):
+            kind = dense if layer.type == "dense" else KINDS[layer.type]
+            slot = Slot(i, kind, layer, {}, {}, {})
+            for t in kind.tensors(layer, width):
+                if t.trainable:
+                    slot.params[t.name], p = p, p + 1
+                    if t.l2:
+                        slot.l2[t.name] = t.l2
+                else:
+                    slot.state[t.name], s = s, s + 1
+            self.slots.append(slot)
+            width = kind.width(layer, width)
         self._buffers = Buffers()
 
-    def forward(self, x: np.ndarray, buffers: Buffers | None = None) -> Trace:
-        """z^l and a^l for every layer (each z^l written into ``buffers`` where given)."""
+    def tensors(self, slot: Slot) -> dict[str, np.ndarray]:
+        """The layer's tensors by name, weights and state."""
+        return {**{n: self.params[j] for n, j in slot.params.items()}, **{n: self.state[j] for n, j in slot.state.items()}}
+
+    def forward(self, x: np.ndarray, *, training: bool = False, masks: Masks | None = None,
+                buffers: Buffers | None = None) -> Trace:
+        """Every layer's output and cache, in inference mode or training mode (batch statistics, ``masks``)."""
         trace, a = [], np.asarray(x, dtype=self.dtype)
-        for l, (k, b, act, params, _) in enumerate(self._layers):
-            out = None if buffers is None else buffers.get(("z", l), (len(a), self.params[k].shape[1]), self.dtype)
-            z = np.matmul(a, self.params[k], out=out)
-            if b is not None:
-                z += self.params[b]
-            a = act.forward(z, **params)
-            trace.append((z, a))
+        masks = masks or {}
+        for s in self.slots:
+            p = self.tensors(s)
+            buffer = None
+            if buffers is not None and s.layer.type == "dense":
+                buffer = buffers.get(("z", s.index), (len(a), s.layer.units), self.dtype)
+            a, cache = s.kind.forward(s.layer, p, a, training=training, mask=masks.get(f"layers[{s.index}]"), buffer=buffer)
+            trace.append((a, cache))
         return trace
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
+    def predict(self, x: np.ndarray, *, training: bool = False, masks: Masks | None = None) -> np.ndarray:
         """The output activation a^L (probabilities for a softmax or sigmoid output)."""
-        return self.forward(x)[-1][1]
+        return self.forward(x, training=training, masks=masks)[-1][0]
 
-    def loss(self, x: np.ndarray, y: np.ndarray, trace: Trace | None = None) -> float:
-        trace = self.forward(x) if trace is None else trace
-        z, a = trace[-1]
+    def loss(self, x: np.ndarray, y: np.ndarray, trace: Trace | None = None, *, masks: Masks | None = None) -> float:
+        """C on (x, y) in training mode (the loss training minimizes)."""
+        trace = self.forward(x, training=True, masks=masks) if trace is None else trace
+        a, (_, z, _) = trace[-1]
         data = reduce(self.loss_fn.per_sample(z if self.loss_fn.link else a, y), self.spec.loss.reduction)
         return float(data + self._penalty())
 
     def _penalty(self):
-        return sum(l2 * np.sum(self.params[k] * self.params[k]) for k, _, _, _, l2 in self._layers if l2)
-
-    def loss_and_grads(self, x: np.ndarray, y: np.ndarray, buffers: Buffers | None = None) -> tuple[float, W.Weights]:
-        """C and dC/dparam for every parameter, in the canonical order (written into ``buffers`` where given,
-        valid until their next use)."""
-        x = np.asarray(x, dtype=self.dtype)
-        buf = (lambda key, like: None) if buffers is None else (lambda key, like: buffers.get(key, like.shape, self.dtype))
-        trace = self.forward(x, buffers)
-        loss = self.loss(x, y, trace)
-        grads: list[np.ndarray | None] = [None] * len(self.params)
-
-        delta = self.output_delta(trace, y, len(x))
-        for l in range(len(self._layers) - 1, -1, -1):
-            k, b, _, _, l2 = self._layers[l]
-            a_prev = x if l == 0 else trace[l - 1][1]
-            grads[k] = np.matmul(a_prev.T, delta, out=buf(("g", k), self.params[k]))  # BP4
-            if l2:
-                grads[k] += np.multiply(self.params[k], 2 * l2, out=buf(("l2", k), self.params[k]))
-            if b is not None:
-                grads[b] = delta.sum(axis=0, out=buf(("g", b), self.params[b]))  # BP3
-            if l > 0:  # BP2
-                _, _, act, params, _ = self._layers[l - 1]
-                z_prev, a_prev_act = trace[l - 1]
-                upstream = np.matmul(delta, self.params[k].T, out=buf(("da", l - 1), a_prev_act))
-                delta = act.backward(z_prev, a_prev_act, upstream, **params)
-        return loss, grads
+        return sum(l2 * np.sum(self.params[s.params[n]] ** 2) for s in self.slots for n, l2 in s.l2.items())
 
     def output_delta(self, trace: Trace, y: np.ndarray, rows: int) -> np.ndarray:
         """BP1: delta^L = dC/dz^L, in closed form where the loss is fused with its softmax/sigmoid output."""
-        z, a = trace[-1]
+        a, (_, z, _) = trace[-1]
         scale = reduction_scale(rows, self.spec.loss.reduction)
         if self.loss_fn.link:
             return self.loss_fn.gradient(z, y) * scale
-        _, _, out_act, out_params, _ = self._layers[-1]
-        return out_act.backward(z, a, self.loss_fn.gradient(a, y) * scale, **out_params)
+        out = self.slots[-1]
+        act, params = out.kind.act(out.layer)
+        return act.backward(z, a, self.loss_fn.gradient(a, y) * scale, **params)
 
-    def step(self, x: np.ndarray, y: np.ndarray) -> float:
-        """One optimizer step on this batch; returns the loss before the update."""
-        loss, grads = self.loss_and_grads(x, y, self._buffers)
+    def loss_and_grads(self, x: np.ndarray, y: np.ndarray, buffers: Buffers | None = None, *,
+                       masks: Masks | None = None) -> tuple[float, W.Weights]:
+        """C and dC/dparam for every weight, in the canonical order, in training mode; changes nothing (the
+        gradients are written into ``buffers`` where given, valid until their next use)."""
+        return self._backprop(np.asarray(x, dtype=self.dtype), y, masks, buffers)[:2]
+
+    def _backprop(self, x, y, masks, buffers) -> tuple[float, W.Weights, Trace]:
+        trace = self.forward(x, training=True, masks=masks, buffers=buffers)
+        loss = self.loss(x, y, trace)
+        grads: list[np.ndarray | None] = [None] * len(self.params)
+        g = None
+        for s in reversed(self.slots):
+            p = self.tensors(s)
+            first = s.index == 0  # the inputs need no gradient
+            buf = None if buffers is None else (lambda key, like, s=s: buffers.get(("g", s.index, key), like.shape, self.dtype))
+            if s is self.slots[-1]:  # BP1: the output layer's delta from the loss
+                g, layer_grads = s.kind.backward_from_delta(s.layer, p, trace[s.index][1], self.output_delta(trace, y, len(x)),
+                                                            buf, need_input=not first)
+            elif s.layer.type == "dense":  # BP2 through f', then BP3, BP4
+                g, layer_grads = s.kind.backward(s.layer, p, trace[s.index][1], g, buf, need_input=not first)
+            else:
+                g, layer_grads = s.kind.backward(s.layer, p, trace[s.index][1], g)
+            for name, grad in layer_grads.items():
+                l2 = s.l2.get(name)
+                if l2:
+                    grad += np.multiply(p[name], 2 * l2, out=None if buffers is None else buffers.get(("l2", s.index, name), grad.shape, self.dtype))
+                grads[s.params[name]] = grad
+        return loss, grads, trace
+
+    def step(self, x: np.ndarray, y: np.ndarray, *, masks: Masks | None = None) -> float:
+        """One optimizer step on this batch, and the state's training-mode update; the loss before the step."""
+        loss, grads, trace = self._backprop(np.asarray(x, dtype=self.dtype), y, masks, self._buffers)
         self.optimizer.update(self.params, grads)
+        self._update_state(trace)
         return loss
+
+    def _update_state(self, trace: Trace) -> None:
+        for s in self.slots:
+            if s.state:
+                for name, value in s.kind.state_update(s.layer, self.tensors(s), trace[s.index][1]).items():
+                    self.state[s.state[name]] = np.asarray(value, dtype=self.dtype)
 
     def weights(self) -> W.Weights:
         return [p.copy() for p in self.params]
+
+    def state_values(self) -> W.Weights:
+        return [s.copy() for s in self.state]

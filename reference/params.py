@@ -7,8 +7,9 @@ them with the defaults filled in, reporting each problem with its field path.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from reference.errors import SHOWN, show
 

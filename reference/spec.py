@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import json
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import ClassVar
 
 import tomli_w
 
@@ -66,6 +67,42 @@ class Layer:
     bias_init: Initializer = Initializer("zeros")
     use_bias: bool = True
     l2: float = 0.0  # adds l2 * sum(kernel**2) to the loss (Keras regularizers.L2)
+    type: ClassVar[str] = "dense"
+
+
+@dataclass(frozen=True)
+class BatchNorm:
+    """Batch normalization over the batch, per feature (reference/layers/batch_norm.py has the math)."""
+
+    momentum: float = 0.99  # Keras's convention: moving = momentum * moving + (1 - momentum) * batch (torch's is 1 - this)
+    epsilon: float = 1e-3  # Keras's default; torch's is 1e-5
+    running_variance: str = "biased"  # the batch variance the moving variance follows: "biased" (Keras) or "unbiased" (torch)
+    gamma_init: Initializer = Initializer("ones")
+    beta_init: Initializer = Initializer("zeros")
+    l2: float = 0.0  # adds l2 * (sum(gamma**2) + sum(beta**2)) to the loss; 0: none, as Keras's default
+    type: ClassVar[str] = "batch_norm"
+
+
+@dataclass(frozen=True)
+class Dropout:
+    """Inverted dropout: kept units scaled by 1 / (1 - rate) in training, the identity in inference."""
+
+    rate: float
+    type: ClassVar[str] = "dropout"
+
+
+@dataclass(frozen=True)
+class LayerNorm:
+    """Layer normalization over the features of each row (reference/layers/layer_norm.py has the math)."""
+
+    epsilon: float = 1e-3  # Keras's default; torch's is 1e-5
+    gamma_init: Initializer = Initializer("ones")
+    beta_init: Initializer = Initializer("zeros")
+    l2: float = 0.0  # on gamma and beta, as BatchNorm's
+    type: ClassVar[str] = "layer_norm"
+
+
+AnyLayer = Layer | BatchNorm | Dropout | LayerNorm
 
 
 @dataclass(frozen=True)
@@ -111,7 +148,7 @@ class Spec:
     seed: int  # seeds the one numpy Generator that draws every weight
     dtype: str
     input_shape: tuple[int, ...]
-    layers: tuple[Layer, ...]
+    layers: tuple[AnyLayer, ...]
     loss: Loss
     optimizer: Optimizer
     training: Training
@@ -121,34 +158,59 @@ class Spec:
         return self.input_shape[0]
 
     def layer_sizes(self) -> list[tuple[int, int]]:
-        """(fan_in, fan_out) of each layer."""
-        sizes, fan_in = [], self.n_inputs
+        """(width in, width out) of each layer: a dense layer's (fan_in, units); the others keep their width."""
+        sizes, width = [], self.n_inputs
         for layer in self.layers:
-            sizes.append((fan_in, layer.units))
-            fan_in = layer.units
+            out = layer.units if layer.type == "dense" else width
+            sizes.append((width, out))
+            width = out
         return sizes
 
+    @property
+    def outputs(self) -> int:
+        return self.layer_sizes()[-1][1]
+
+    @property
+    def output_layer(self) -> Layer:
+        """The last dense layer: its activation is the output activation, its logits the loss's input."""
+        return next(layer for layer in reversed(self.layers) if layer.type == "dense")
+
+    def dense_only(self) -> bool:
+        return all(layer.type == "dense" for layer in self.layers)
+
     def parameter_count(self) -> int:
-        return sum(i * o + (o if layer.use_bias else 0) for (i, o), layer in zip(self.layer_sizes(), self.layers))
+        """Trainable parameters (kernels, biases, gamma and beta)."""
+        total = 0
+        for (fan_in, width), layer in zip(self.layer_sizes(), self.layers):
+            if layer.type == "dense":
+                total += fan_in * width + (width if layer.use_bias else 0)
+            elif layer.type in ("batch_norm", "layer_norm"):
+                total += 2 * width
+        return total
 
 
 def _named(name: str, params: dict) -> dict:
     return {"name": name, **params}
 
 
+def _layer_dict(layer: AnyLayer) -> dict:
+    if layer.type == "dense":
+        act = layer.activation
+        return {"type": "dense", "units": layer.units,
+                "activation": act.name if not act.params else _named(act.name, act.params),
+                "kernel_init": _named(layer.kernel_init.name, layer.kernel_init.params),
+                "bias_init": _named(layer.bias_init.name, layer.bias_init.params),
+                "use_bias": layer.use_bias, "l2": layer.l2}
+    out = {"type": layer.type}
+    for f in fields(layer):
+        value = getattr(layer, f.name)
+        out[f.name] = _named(value.name, value.params) if isinstance(value, Initializer) else value
+    return out
+
+
 def to_dict(spec: Spec) -> dict:
     """The canonical, fully explicit form: what ``dumps`` writes and ``from_dict`` reads."""
-    layers = []
-    for layer in spec.layers:
-        act = layer.activation
-        layers.append({
-            "units": layer.units,
-            "activation": act.name if not act.params else _named(act.name, act.params),
-            "kernel_init": _named(layer.kernel_init.name, layer.kernel_init.params),
-            "bias_init": _named(layer.bias_init.name, layer.bias_init.params),
-            "use_bias": layer.use_bias,
-            "l2": layer.l2,
-        })
+    layers = [_layer_dict(layer) for layer in spec.layers]
     t = spec.training
     return {
         "name": spec.name,

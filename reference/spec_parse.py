@@ -10,11 +10,25 @@ import math
 import re
 from typing import Any
 
-from reference import activations, datasets, initializers, losses, optimizers
+from reference import activations, datasets, initializers, layers, losses, optimizers
 from reference.errors import SHOWN, SpecError, show
 from reference.params import resolve
 from reference.spec import (
-    DTYPES, Activation, Dataset, Initializer, Layer, Loss, Optimizer, Source, Spec, Split, Training,
+    DTYPES,
+    Activation,
+    AnyLayer,
+    BatchNorm,
+    Dataset,
+    Dropout,
+    Initializer,
+    Layer,
+    LayerNorm,
+    Loss,
+    Optimizer,
+    Source,
+    Spec,
+    Split,
+    Training,
 )
 
 _MISSING = object()
@@ -115,8 +129,19 @@ def _named_thing(raw: Any, path: str, table: dict, aliases: dict, param_tables: 
     return name, resolve(path, params, param_tables.get(name, {}), problems)
 
 
-def _layer(raw: Any, path: str, problems: list[str]) -> Layer | None:
+LAYER_TYPES = ("dense", *layers.FIELDS)
+
+
+def _layer(raw: Any, path: str, problems: list[str]) -> AnyLayer | None:
+    """One ``[[layers]]`` table: its ``type`` ("dense" when absent) decides which fields it takes."""
     t = _Table(raw, path, problems)
+    kind = t.get("type", "str", "dense")
+    if kind is not None and kind not in LAYER_TYPES:
+        problems.append(f"{path}.type: unknown layer type {show(kind)}; known: {', '.join(LAYER_TYPES)}")
+        t.rest()
+        return None
+    if kind != "dense":
+        return _other_layer(t, kind, path, problems)
     units = t.get("units", "int")
     if units is not None and units < 1:
         problems.append(f"{path}.units: got {units}; a layer needs at least 1 unit")
@@ -134,6 +159,30 @@ def _layer(raw: Any, path: str, problems: list[str]) -> Layer | None:
         return None
     return Layer(units, Activation(act_name, act_params), Initializer(*inits[0]), Initializer(*inits[1]),
                  use_bias, float(l2))
+
+
+_LAYER_CLASSES = {"batch_norm": BatchNorm, "dropout": Dropout, "layer_norm": LayerNorm}
+
+
+def _other_layer(t: _Table, kind: str, path: str, problems: list[str]) -> AnyLayer | None:
+    """A batch_norm, dropout or layer_norm layer: its fields (reference/layers FIELDS) and initializers."""
+    given = {k: v for k, v in t.raw.items() if k in layers.FIELDS[kind]}
+    t.used.update(given)
+    n_problems = len(problems)
+    params = resolve(path, given, layers.FIELDS[kind], problems)
+    inits = {key: t.named(key, initializers.INITIALIZERS, initializers.ALIASES, initializers.PARAMS, "initializer", default=default)
+             for key, default in layers.INITIALIZER_FIELDS[kind].items()}
+    t.close()
+    if len(problems) > n_problems or any(name is None for name, _ in inits.values()):
+        return None
+    return _LAYER_CLASSES[kind](**params, **{k: Initializer(*v) for k, v in inits.items()})
+
+
+def _structure(spec_layers: list, problems: list[str]) -> None:
+    """The network ends with a dense layer: its activation is the output's, its logits the loss's input."""
+    if spec_layers and spec_layers[-1] is not None and spec_layers[-1].type != "dense":
+        problems.append(f"layers[{len(spec_layers) - 1}].type: the last layer is {spec_layers[-1].type}; the network "
+                        "must end with a dense layer, whose activation is the output's")
 
 
 def _training(raw: Any, problems: list[str]) -> Training | None:
@@ -169,7 +218,7 @@ def _training(raw: Any, problems: list[str]) -> Training | None:
 
 def _check_output(spec: Spec, problems: list[str]) -> None:
     """The output layer, the loss and the dataset's targets must fit together."""
-    last, where = spec.layers[-1], f"layers[{len(spec.layers) - 1}]"
+    last, where = spec.layers[-1], f"layers[{len(spec.layers) - 1}]"  # a dense layer (_structure)
     loss = losses.LOSSES[spec.loss.name]
     if loss.link is not None and last.activation.name != loss.link:
         other = "binary_crossentropy" if last.activation.name == "sigmoid" else (
@@ -220,11 +269,12 @@ def parse(d: Any, source: str) -> Spec:
     s.close()
 
     raw_layers = t.get("layers", "list")
-    layers = []
+    spec_layers = []
     if raw_layers is not None and not raw_layers:
         problems.append("layers: the network has no layers; add at least one [[layers]] table")
     for i, raw_layer in enumerate(raw_layers or []):
-        layers.append(_layer(raw_layer, f"layers[{i}]", problems))
+        spec_layers.append(_layer(raw_layer, f"layers[{i}]", problems))
+    _structure(spec_layers, problems)
 
     lt = _Table(t.raw.get("loss"), "loss", problems)
     t.used.add("loss")
@@ -244,7 +294,7 @@ def parse(d: Any, source: str) -> Spec:
 
     if problems:
         raise SpecError(source, problems)
-    spec = Spec(name, description, src, seed, dtype, tuple(shape), tuple(layers),
+    spec = Spec(name, description, src, seed, dtype, tuple(shape), tuple(spec_layers),
                 Loss(loss_name, reduction), Optimizer(opt_name, opt_params), training)
     ds = training.dataset
     expected = datasets.input_dim(ds.name, ds.params)

@@ -42,6 +42,10 @@ check          bound (relative to the operand scale)                   float64, 
 =============  ======================================================  =====================
 weights        0: a copy in and out is exact                           0
 forward        :math:`S u \sqrt{n} L`                                   2.0e-13
+forward-       the same bound, in training mode: a batch normalization   2.0e-13 (7.1e-14 for
+training       adds its mean and variance over the B rows (n >= B) and   the batch-normalised
+               one stage to L; a dropout multiplies by 0 or the exact    breast-cancer net)
+               1/(1 - rate) rounded once (no stage)
 loss           :math:`S u \sqrt{n B} L`                                 1.6e-12
 grads          :math:`S u \sqrt{n B}\, 2L`                              3.2e-12
 large-logits   the grads bound times the largest logit Z (1000, 150):     3.2e-9
@@ -50,9 +54,20 @@ large-logits   the grads bound times the largest logit Z (1000, 150):     3.2e-9
                the operand scales leave to the tolerance)
 step-<opt>     :math:`S u \kappa` (the optimizer alone, from the         1.8e-12 (Adam)
                implementation's own gradient)
+state          :math:`S u \sqrt{n B} L`: the moving statistics after one
+               step, :math:`m' = \mu m + (1 - \mu)\,\bar{x}`, where the
+               batch statistic :math:`\bar{x}` is a B-row sum of inputs
+               that carry the forward pass's rounding (hence the loss's
+               bound); the blend adds two roundings, relative to the step
+               scale :math:`\max(|m'|, \sqrt{m^2 + (m' - m)^2})`
 trajectory     after k steps :math:`S u \sum_{i \le k} (1 + r_i(\sqrt{n B}\,2L + \kappa))`,
                and at least :math:`S\,\sigma_k`
 =============  ======================================================  =====================
+
+The layer kinds enter only through :math:`n` and :math:`L` (``reference/layers``: each kind's
+``reduction`` and ``stages``) and through the operand scales: a normalization's output is
+:math:`\gamma \hat{x} + \beta` with :math:`|\hat{x}| \le \sqrt{B}` (batch) or :math:`\sqrt{D}` (layer), and its
+subtraction of the mean cancels exactly where the scales (``magnitudes.py``) keep the operands' size.
 
 In a trajectory each step rounds the weights themselves (the 1) and adds the gradient's rounding
 through the update :math:`\eta g`, which is only a fraction :math:`r_i = \max|w_{i+1} - w_i| / \max|w_i|`
@@ -85,30 +100,44 @@ def optimizer_condition(name: str, params: dict) -> float:
     return max([1.0] + [1.0 / (1.0 - r) for r in rates])
 
 
+def widest_sum(spec: Spec, batch: int) -> int:
+    """n: the longest sum any layer forms in the forward pass (a dense layer's fan-in, batch normalization's
+    mean over the batch, layer normalization's over the features), each kind saying its own."""
+    from reference.layers import kind
+
+    return max(kind(layer).reduction(layer, width, batch) for (width, _), layer in zip(spec.layer_sizes(), spec.layers))
+
+
+def depth(spec: Spec) -> int:
+    """L: the rounding stages of the forward pass, each kind saying how many it adds."""
+    from reference.layers import kind
+
+    return max(1, sum(kind(layer).stages(layer) for layer in spec.layers))
+
+
 def shape_factors(spec: Spec, batch: int) -> tuple[float, int]:
     """(sqrt(n * B), L)."""
-    n = max(fan_in for fan_in, _ in spec.layer_sizes())
-    return math.sqrt(n * batch), len(spec.layers)
+    return math.sqrt(widest_sum(spec, batch) * batch), depth(spec)
 
 
 def tolerance(check: str, spec: Spec, dtype: str, batch: int, optimizer=None) -> float:
-    """The bound for a single-shot check or an optimizer step (see the module docstring)."""
+    """The bound for a single-shot check or an optimizer step (``check`` "step"; see the module docstring)."""
     u = UNIT_ROUNDOFF[dtype]
-    n = max(fan_in for fan_in, _ in spec.layer_sizes())
-    root_nb, depth = shape_factors(spec, batch)
+    n = widest_sum(spec, batch)
+    root_nb, L = shape_factors(spec, batch)
     if check == "weights":
         return 0.0
     if check == "forward":
-        return SAFETY * u * math.sqrt(n) * depth
-    if check == "loss":
-        return SAFETY * u * root_nb * depth
+        return SAFETY * u * math.sqrt(n) * L
+    if check in ("loss", "state"):
+        return SAFETY * u * root_nb * L
     if check == "grads":
-        return SAFETY * u * root_nb * 2 * depth
+        return SAFETY * u * root_nb * 2 * L
     if check == "large-logits":
         from reference.checks import LARGE_LOGIT
 
-        return SAFETY * u * root_nb * 2 * depth * LARGE_LOGIT[dtype]
-    if check.startswith("step-"):
+        return SAFETY * u * root_nb * 2 * L * LARGE_LOGIT[dtype]
+    if check == "step":
         return SAFETY * u * optimizer_condition(optimizer.name, optimizer.params)
     raise ValueError(f"unknown check {check!r}")
 
@@ -122,8 +151,8 @@ def relative_step(after: list, before: list) -> float:
 def trajectory_bounds(spec: Spec, dtype: str, batch: int, optimizer, relative_steps: list[float]) -> list[float]:
     """The formula's bound after each step: S u sum_i (1 + r_i (sqrt(n B) 2L + kappa))."""
     u = UNIT_ROUNDOFF[dtype]
-    root_nb, depth = shape_factors(spec, batch)
-    gain = root_nb * 2 * depth + optimizer_condition(optimizer.name, optimizer.params)
+    root_nb, L = shape_factors(spec, batch)
+    gain = root_nb * 2 * L + optimizer_condition(optimizer.name, optimizer.params)
     total, out = 0.0, []
     for r in relative_steps:
         total += SAFETY * u * (1 + r * gain)

@@ -1,8 +1,8 @@
 """Run an implementation in another process: for a Keras backend (fixed per process) or a plugin
 that may crash or hang.
 
-The parent writes one JSON request per line to the worker's stdin; arrays travel in ``.npz`` files
-(read with ``allow_pickle=False``; never pickle) in a private temporary directory. The worker answers
+The parent writes one JSON request per line to the worker's stdin; arrays travel in bundle files
+(``reference/bundle.py``: a JSON header and raw bytes; never pickle) in a private temporary directory. The worker answers
 on a duplicate of its original stdout, so anything a library prints goes to its stderr, which is
 kept in a log whose tail explains a crash. Every call has a timeout; a worker that does not answer
 in time is killed, and the next call starts a fresh one (re-sending the cases it had). A worker never
@@ -29,11 +29,8 @@ import time
 import traceback
 from pathlib import Path
 
-import numpy as np
-
-from reference import spec as S
+from reference import bundle, processes
 from reference.checks import Case, collect
-from reference import processes
 from reference.errors import Unsupported
 
 _CLEANED = False
@@ -67,33 +64,7 @@ def load_target(target: str):
     return obj() if isinstance(obj, type) else obj
 
 
-def _save(path: Path, arrays: dict) -> None:
-    np.savez(path, **{k: np.asarray(v) for k, v in arrays.items()})
-
-
-def _load(path: str) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as f:
-        return {k: f[k] for k in f.files}
-
-
-def case_arrays(case: Case) -> tuple[dict, dict]:
-    """A case as (JSON metadata, arrays)."""
-    arrays = {"x": case.x, "y": case.y, "pool_x": case.pool_x, "pool_y": case.pool_y}
-    arrays.update({f"w{i}": w for i, w in enumerate(case.weights)})
-    arrays.update({f"batch{i}": b for i, b in enumerate(case.batches)})
-    arrays.update({f"sample{i}": s for i, s in enumerate(case.samples)})
-    arrays.update({f"large{i}": w for i, w in enumerate(case.large_weights)})
-    meta = {"spec": S.to_dict(case.spec), "dtype": case.dtype, "device": case.device,
-            "n_weights": len(case.weights), "n_batches": len(case.batches), "native": list(case.native)}
-    return meta, arrays
-
-
-def case_from(meta: dict, arrays: dict) -> Case:
-    n, b = meta["n_weights"], meta["n_batches"]
-    return Case(S.from_dict(meta["spec"], "worker"), meta["dtype"], meta["device"],
-                [arrays[f"w{i}"] for i in range(n)], arrays["x"], arrays["y"], arrays["pool_x"], arrays["pool_y"],
-                [arrays[f"batch{i}"] for i in range(b)], [arrays[f"sample{i}"] for i in range(n)], tuple(meta.get("native", ())),
-                [arrays[f"large{i}"] for i in range(n) if f"large{i}" in arrays])
+_save, _load = bundle.save, bundle.load  # the arrays of a request or a reply (reference/bundle.py)
 
 
 class InProcess:
@@ -200,7 +171,7 @@ class Worker:
     def _request(self, req: dict, arrays: dict | None = None, timeout: float | None = None) -> tuple[dict, dict]:
         rid = next(self._ids)
         if arrays:
-            path = self.tmp / f"req{rid}.npz"
+            path = self.tmp / f"req{rid}.arrays"
             _save(path, arrays)
             req = {**req, "arrays": str(path)}
         try:
@@ -252,7 +223,7 @@ class Worker:
     def collect(self, case: Case, check: str, timeout: float | None = None) -> dict:
         self._ensure()
         if case.uid not in self.loaded:
-            meta, arrays = case_arrays(case)
+            meta, arrays = case.to_arrays()
             self._request({"op": "load_case", "case": case.uid, "meta": meta}, arrays)
             self.loaded.add(case.uid)
         return self._request({"op": "collect", "case": case.uid, "check": check}, timeout=timeout)[1]
@@ -302,7 +273,7 @@ def _serve_lines(target: str, wire, folder: Path, impl, cases: dict, replies) ->
                 impl = impl or load_target(target)
                 result = {"name": impl.name, "available": impl.available(), "devices": _devices(impl)}
             elif req["op"] == "load_case":
-                cases[req["case"]] = case_from(req["meta"], arrays)
+                cases[req["case"]] = Case.from_arrays(req["meta"], arrays)
             elif req["op"] == "collect":
                 out = collect(impl, cases[req["case"]], req["check"])
             elif req["op"] == "drop_case":
@@ -314,7 +285,7 @@ def _serve_lines(target: str, wire, folder: Path, impl, cases: dict, replies) ->
                 raise ValueError(f"unknown request {req['op']!r}")
             reply = {"ok": True, "result": result}
             if out is not None:
-                path = folder / f"reply{next(replies)}.npz"
+                path = folder / f"reply{next(replies)}.arrays"
                 _save(path, out)
                 reply["arrays"] = str(path)
         except Unsupported as exc:

@@ -1,4 +1,11 @@
-"""PyTorch behind the implementation protocol (``reference/implementation.py``)."""
+"""PyTorch behind the implementation protocol (``reference/implementation.py``).
+
+The model is ``torch_impl/model.py``'s (one builder per layer kind), the losses ``losses.py``'s, the
+optimizers ``optimizers.py``'s: each a name -> builder table, so ``supports`` has nothing to decline — every
+reference kind, activation, loss and optimizer has a builder (parity_tests/test_adapters.py holds the tables
+to that). ``forward(training=True)`` and ``loss_and_grads`` run BatchNorm in training mode, which updates its
+running statistics in torch: they restore them, as the protocol says those change nothing.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from reference.native import LR_DECAY, Native
 from reference.spec import Spec
 from torch_impl import losses, model, optimizers
 
@@ -13,12 +21,12 @@ from torch_impl import losses, model, optimizers
 @dataclass
 class TorchHandle:
     spec: Spec
-    body: torch.nn.Sequential
-    head: torch.nn.Module
+    model: model.TorchModel
     optimizer: torch.optim.Optimizer
     dtype: torch.dtype
     device: str
-    scheduler: object = None  # native "lr-schedule" only
+    native: frozenset = frozenset()
+    scheduler: object = None  # native LR_SCHEDULE only
 
 
 def _precision_guard(device: str) -> None:
@@ -32,77 +40,93 @@ def _precision_guard(device: str) -> None:
 
 class TorchImplementation:
     name = "torch"
-    native: frozenset = frozenset()  # aspects left at torch's defaults (reference/native.py); empty: aligned
+    native_aspects = frozenset(Native)  # every aspect has torch's own default to fall back to
 
     def available(self) -> str | None:
+        return None
+
+    def supports(self, spec) -> str | None:
         return None
 
     def devices(self) -> list[str]:
         return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
-    def build(self, spec, weights, *, dtype, device) -> TorchHandle:
+    def build(self, spec, weights, *, dtype, device, native: frozenset = frozenset()) -> TorchHandle:
         if device == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("CUDA is not available to torch here")
         _precision_guard(device)
-        body, head = model.build(spec, weights, dtype, device, self.native)
-        opt = optimizers.make_native(spec.optimizer.name, spec.optimizer.params, body.parameters(), self.native)
-        h = TorchHandle(spec, body, head, opt, model.DTYPES[dtype], device)
-        if "lr-schedule" in self.native:
-            from reference.native import LR_DECAY
-
+        m = model.build(spec, weights, dtype, device, native)
+        opt = optimizers.make_native(spec.optimizer.name, spec.optimizer.params, model.parameters(m), native)
+        h = TorchHandle(spec, m, opt, model.DTYPES[dtype], device, frozenset(native))
+        if Native.LR_SCHEDULE in native:
             h.scheduler = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=LR_DECAY)
         return h
 
     def _tensor(self, h: TorchHandle, a: np.ndarray) -> torch.Tensor:
         t = torch.from_numpy(np.ascontiguousarray(a))
+        if t.dtype == torch.bool:
+            return t.to(h.device)
         return t.to(h.device) if t.dtype == torch.int64 else t.to(device=h.device, dtype=h.dtype)
 
-    def forward(self, h, x):
-        with torch.no_grad():
-            return h.head(h.body(self._tensor(h, x))).cpu().numpy()
+    def _masks(self, h, masks) -> dict | None:
+        return None if masks is None else {k: self._tensor(h, m) for k, m in masks.items()}
 
-    def layer_outputs(self, h, x):
-        outs, a = [], self._tensor(h, x)
+    def forward(self, h, x, training=False, masks=None):
+        snapshot = model.state_snapshot(h.model) if training else None
         with torch.no_grad():
-            for module in h.body:
+            a = h.model.head(h.model.logits(self._tensor(h, x), training=training, masks=self._masks(h, masks)))
+        if snapshot is not None:
+            model.restore(h.model, snapshot)
+        return a.cpu().numpy()
+
+    def layer_outputs(self, h, x, training=False, masks=None):
+        snapshot = model.state_snapshot(h.model) if training else None
+        a, outs = self._tensor(h, x), []
+        h.model.prepare(training, self._masks(h, masks))
+        with torch.no_grad():
+            for module in h.model.layers:
                 a = module(a)
-                if not isinstance(module, torch.nn.Linear):
-                    outs.append(a.cpu().numpy())
-            outs.append(h.head(a).cpu().numpy())
-        return outs
+                outs.append(a)
+            outs[-1] = h.model.head(a)
+        if snapshot is not None:
+            model.restore(h.model, snapshot)
+        return [o.cpu().numpy() for o in outs]
 
-    def _loss(self, h: TorchHandle, x, y) -> torch.Tensor:
-        return self._loss_on(h, self._tensor(h, x), self._tensor(h, y))
-
-    def _loss_on(self, h: TorchHandle, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def _loss_on(self, h: TorchHandle, x: torch.Tensor, y: torch.Tensor, masks=None) -> torch.Tensor:
+        """C in training mode: the data loss from the logits, and every tensor's L2 term."""
         spec = h.spec
-        z = h.body(x)
-        a = h.head(z)
-        if "probabilities" in self.native:
+        z = h.model.logits(x, training=True, masks=masks)
+        a = h.model.head(z)
+        if Native.PROBABILITIES in h.native:
             loss = losses.probability_loss(spec.loss.name, spec.loss.reduction, a, y)
         else:
             loss = losses.data_loss(spec.loss.name, spec.loss.reduction, z, a, y)
-        for layer, lin in zip(spec.layers, model.linears(h.body)):
-            if layer.l2:
-                loss = loss + layer.l2 * (lin.weight * lin.weight).sum()
+        for (i, name), l2 in _penalised(spec):
+            t = h.model.tensor(i, name)
+            loss = loss + l2 * (t * t).sum()
         return loss
 
-    def loss_and_grads(self, h, x, y):
-        h.body.zero_grad(set_to_none=False)
-        loss = self._loss(h, x, y)
+    def loss_and_grads(self, h, x, y, masks=None):
+        h.model.zero_grad(set_to_none=False)
+        snapshot = model.state_snapshot(h.model)
+        loss = self._loss_on(h, self._tensor(h, x), self._tensor(h, y), self._masks(h, masks))
         loss.backward()
-        return float(loss.item()), model.canonical(h.body, grads=True)
+        model.restore(h.model, snapshot)
+        return float(loss.item()), model.canonical(h.model, grads=True)
 
-    def step(self, h, x, y):
+    def step(self, h, x, y, masks=None):
         h.optimizer.zero_grad(set_to_none=False)
-        self._loss(h, x, y).backward()
+        self._loss_on(h, self._tensor(h, x), self._tensor(h, y), self._masks(h, masks)).backward()
         h.optimizer.step()
         if h.scheduler is not None:
             h.scheduler.step()
-        return model.canonical(h.body)
+        return model.canonical(h.model)
 
     def weights(self, h):
-        return model.canonical(h.body)
+        return model.canonical(h.model)
+
+    def state(self, h):
+        return model.canonical(h.model, state=True)
 
     def train(self, h, x, y, batches):
         """The plain torch loop: zero_grad, loss.backward(), optimizer.step(), on tensors already on the device."""
@@ -114,4 +138,10 @@ class TorchImplementation:
             h.optimizer.step()
             if h.scheduler is not None:
                 h.scheduler.step()
-        return model.canonical(h.body)
+        return model.canonical(h.model)
+
+
+def _penalised(spec) -> list[tuple[tuple[int, str], float]]:
+    from reference.weights import layer_tensors
+
+    return [((i, t.name), t.l2) for i, t in layer_tensors(spec) if t.trainable and t.l2]

@@ -10,20 +10,23 @@ import torch
 import torch.nn.functional as F
 
 
+def _per_batch(total: torch.Tensor, rows: int, reduction: str) -> torch.Tensor:
+    return total / rows if reduction == "mean" else total
+
+
+# name -> (z, a, y, reduction) -> C before the L2 term, from the logits z (cross-entropies) or the outputs a
+LOSSES = {
+    "categorical_crossentropy": lambda z, a, y, r: F.cross_entropy(z, y, reduction=r),
+    "sparse_categorical_crossentropy": lambda z, a, y, r: F.cross_entropy(z, y, reduction=r),
+    "binary_crossentropy": lambda z, a, y, r: _per_batch(F.binary_cross_entropy_with_logits(z, y, reduction="sum") / z.shape[-1], len(z), r),
+    "mse": lambda z, a, y, r: _per_batch(F.mse_loss(a, y, reduction="sum") / a.shape[-1], len(a), r),
+    "half_sse": lambda z, a, y, r: _per_batch(0.5 * F.mse_loss(a, y, reduction="sum"), len(a), r),
+}
+
+
 def data_loss(name: str, reduction: str, z: torch.Tensor, a: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """C before the L2 term, from the logits z (cross-entropies) or the outputs a (squared errors)."""
-    outputs = z.shape[-1]
-    if name in ("categorical_crossentropy", "sparse_categorical_crossentropy"):
-        return F.cross_entropy(z, y, reduction=reduction)
-    if name == "binary_crossentropy":
-        total = F.binary_cross_entropy_with_logits(z, y, reduction="sum") / outputs
-    elif name == "mse":
-        total = F.mse_loss(a, y, reduction="sum") / outputs
-    elif name == "half_sse":
-        total = 0.5 * F.mse_loss(a, y, reduction="sum")
-    else:
-        raise ValueError(f"unknown loss {name!r}")
-    return total / len(z) if reduction == "mean" else total
+    return LOSSES[name](z, a, y, reduction)
 
 
 def probability_loss(name: str, reduction: str, a: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

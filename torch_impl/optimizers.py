@@ -90,47 +90,58 @@ class KerasAdagrad(torch.optim.Optimizer):
                 p.addcdiv_(g, (acc + group["eps"]).sqrt(), value=-group["lr"])
 
 
+def _sgd(h, params):
+    return torch.optim.SGD(params, lr=h["learning_rate"])
+
+
+def _momentum(nesterov: bool):
+    return lambda h, params: torch.optim.SGD(params, lr=h["learning_rate"], momentum=h["momentum"], dampening=0, nesterov=nesterov)
+
+
+def _adagrad(h, params):
+    if h["eps_mode"] == "torch":
+        return torch.optim.Adagrad(params, lr=h["learning_rate"], lr_decay=0, initial_accumulator_value=h["initial_accumulator"],
+                                   eps=h["epsilon"])
+    return KerasAdagrad(params, h["learning_rate"], h["initial_accumulator"], h["epsilon"])
+
+
+def _rmsprop(h, params):
+    if h["eps_mode"] == "torch":
+        return torch.optim.RMSprop(params, lr=h["learning_rate"], alpha=h["rho"], eps=h["epsilon"], centered=h["centered"],
+                                   momentum=h["momentum"])
+    return KerasRMSprop(params, h["learning_rate"], h["rho"], h["epsilon"], h["centered"], h["momentum"])
+
+
+def _adam(decoupled: bool):
+    def make_adam(h, params):
+        betas, wd = (h["beta_1"], h["beta_2"]), (h["weight_decay"] if decoupled else 0.0)
+        if h["eps_mode"] == "torch":
+            cls = torch.optim.AdamW if decoupled else torch.optim.Adam
+            return cls(params, lr=h["learning_rate"], betas=betas, eps=h["epsilon"], **({"weight_decay": wd} if decoupled else {}))
+        return KerasAdam(params, h["learning_rate"], betas, h["epsilon"], weight_decay=wd)
+    return make_adam
+
+
+# name -> (hyperparameters, params) -> the optimizer: torch's own wherever it can express the convention
+OPTIMIZERS = {"sgd": _sgd, "momentum": _momentum(False), "nesterov": _momentum(True), "adagrad": _adagrad,
+              "rmsprop": _rmsprop, "adam": _adam(False), "adamw": _adam(True)}
+
+
 def make(name: str, h: dict, params) -> torch.optim.Optimizer:
-    """The optimizer for ``spec.optimizer``; torch's own wherever it can express the convention."""
-    lr = h["learning_rate"]
-    torch_eps = h.get("eps_mode") == "torch"
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr)
-    if name in ("momentum", "nesterov"):
-        return torch.optim.SGD(params, lr=lr, momentum=h["momentum"], dampening=0, nesterov=name == "nesterov")
-    if name == "adagrad":
-        if torch_eps:
-            return torch.optim.Adagrad(params, lr=lr, lr_decay=0, initial_accumulator_value=h["initial_accumulator"], eps=h["epsilon"])
-        return KerasAdagrad(params, lr, h["initial_accumulator"], h["epsilon"])
-    if name == "rmsprop":
-        if torch_eps:
-            return torch.optim.RMSprop(params, lr=lr, alpha=h["rho"], eps=h["epsilon"], centered=h["centered"], momentum=h["momentum"])
-        return KerasRMSprop(params, lr, h["rho"], h["epsilon"], h["centered"], h["momentum"])
-    betas = (h["beta_1"], h["beta_2"])
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=betas, eps=h["epsilon"]) if torch_eps else KerasAdam(params, lr, betas, h["epsilon"])
-    if name == "adamw":
-        if torch_eps:
-            return torch.optim.AdamW(params, lr=lr, betas=betas, eps=h["epsilon"], weight_decay=h["weight_decay"])
-        return KerasAdam(params, lr, betas, h["epsilon"], weight_decay=h["weight_decay"])
-    raise ValueError(f"unknown optimizer {name!r}")
-
-
-def is_native(name: str, h: dict) -> bool:
-    """Whether ``make`` returns torch's own optimizer (True) or one of the subclasses above."""
-    return name in ("sgd", "momentum", "nesterov") or h.get("eps_mode") == "torch"
+    """The optimizer for ``spec.optimizer``."""
+    return OPTIMIZERS[name](h, params)
 
 
 def make_native(name: str, h: dict, params, native: frozenset) -> torch.optim.Optimizer:
     """Native mode: the optimizer as a user porting a model writes it (``reference/native.py``)."""
-    from reference.native import WEIGHT_DECAY
+    from reference.native import WEIGHT_DECAY, Native
 
     lr, extra = h["learning_rate"], {}
-    if "weight-decay" in native:
+    if Native.WEIGHT_DECAY in native:
         extra["weight_decay"] = WEIGHT_DECAY
-    if "sgd-default-lr" in native:
+    if Native.SGD_DEFAULT_LR in native:
         return torch.optim.SGD(params, **extra)  # torch 2.13's default lr: 1e-3
-    if "optimizer-defaults" not in native and not extra:
+    if Native.OPTIMIZER_DEFAULTS not in native and not extra:
         return make(name, h, params)
     if name in ("momentum", "nesterov"):
         return torch.optim.SGD(params, lr=lr, momentum=h["momentum"], nesterov=name == "nesterov", **extra)

@@ -36,7 +36,7 @@ def measure(device: str = "cpu", size: int = SIZE, repeats: int = REPEATS) -> di
         b = np.random.default_rng(1).standard_normal((size, size)).astype(dtype)
         per = {}
         if device == "cpu":
-            per["numpy"] = flops / _best(lambda: a @ b, repeats) / 1e9
+            per["numpy"] = flops / _best(lambda a=a, b=b: a @ b, repeats) / 1e9
         try:
             import torch
         except ImportError:
@@ -45,6 +45,6 @@ def measure(device: str = "cpu", size: int = SIZE, repeats: int = REPEATS) -> di
             torch.backends.cuda.matmul.allow_tf32 = False
             ta, tb = torch.from_numpy(a).to(device), torch.from_numpy(b).to(device)
             sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-            per["torch"] = flops / _best(lambda: ta @ tb, repeats, sync) / 1e9
+            per["torch"] = flops / _best(lambda ta=ta, tb=tb: ta @ tb, repeats, sync) / 1e9
         out["gflops"][dtype] = {**per, "peak": max(per.values()) if per else None}
     return out

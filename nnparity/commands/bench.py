@@ -9,11 +9,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from nnparity import registry, report
-from nnparity.bench import parity_profile, peak, plot, training
 from nnparity.arguments import Once, positive_int, writable_dir
+from nnparity.bench import parity_profile, peak, plot, training
 from nnparity.commands.common import implementations
-from nnparity.limits import require_memory
 from nnparity.console import out
+from nnparity.limits import require_memory
 from reference import spec as S
 from reference.errors import UserError
 

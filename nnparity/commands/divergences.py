@@ -12,7 +12,6 @@ from nnparity.console import out, sci
 from nnparity.divergences import Measured, catalog, measure
 from reference.errors import UserError
 
-
 START_SHOWN = 1e-12  # below this, the two sides' starting outputs differ only by rounding
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from pathlib import Path
 
 from nnparity import report, runner
 from nnparity.arguments import Once, positive_int, writable_dir
@@ -20,30 +19,36 @@ def run(args) -> int:
     seeds = args.seeds if args.seeds is not None else (2 if args.quick else 5)
     out_dir = writable_dir(args.out, "--out")
     runner.single_thread()  # this process trains too (numpy), beside single-threaded workers: Context.parallel
-    for name in names:
-        module = STUDIES[name]
-        ctx = context.Context(out_dir, quick=args.quick, seeds=seeds, dtype=args.dtype)
-        meta = context.provenance(report.command_line("reproduce", f"nnparity reproduce {name}"), ctx, list(range(seeds)))  # the code as the study starts
-        started = time.perf_counter()
-        try:
-            with context.progress_bar() as bar:
-                ctx.progress = bar
-                results = module.run(ctx)
-        finally:
-            ctx.close()
-        meta["wall_seconds"] = round(time.perf_counter() - started, 1)
-        by_framework = defaultdict(float)
-        for label, seconds in ctx.timings.items():  # every label ends with the framework it timed
-            by_framework[label.rsplit(" ", 1)[-1]] += seconds
-        meta["seconds_by_framework"] = {k: round(v, 1) for k, v in by_framework.items()}
-        meta["timings"] = {k: round(v, 1) for k, v in ctx.timings.items()}
-        path = ctx.folder(name) / "results.json"
-        report.write_json(path, {"provenance": meta, "study": name, "title": module.TITLE, "results": results})
-        out.print(f"[green]{module.TITLE}[/]: wrote {path} in {meta['wall_seconds']:.0f} s")
-        out.print(module.markdown(results), markup=False)
+    pool: dict = {}  # the implementations' processes, started once for every study of this run
+    try:
+        for name in names:
+            _study(name, args, seeds, out_dir, pool)
+    finally:
+        for impl in pool.values():
+            impl.close()
     readme = results_readme.write(out_dir)
     out.print(f"wrote {readme}")
     return 0
+
+
+def _study(name: str, args, seeds: int, out_dir, pool: dict) -> None:
+    module = STUDIES[name]
+    ctx = context.Context(out_dir, quick=args.quick, seeds=seeds, dtype=args.dtype, pool=pool)
+    meta = context.provenance(report.command_line("reproduce", f"nnparity reproduce {name}"), ctx, list(range(seeds)))  # the code as the study starts
+    started = time.perf_counter()
+    with context.progress_bar() as bar:
+        ctx.progress = bar
+        results = module.run(ctx)
+    meta["wall_seconds"] = round(time.perf_counter() - started, 1)
+    by_framework = defaultdict(float)
+    for label, seconds in ctx.timings.items():  # every label ends with the framework it timed
+        by_framework[label.rsplit(" ", 1)[-1]] += seconds
+    meta["seconds_by_framework"] = {k: round(v, 1) for k, v in by_framework.items()}
+    meta["timings"] = {k: round(v, 1) for k, v in ctx.timings.items()}
+    path = ctx.folder(name) / "results.json"
+    report.write_json(path, {"provenance": meta, "study": name, "title": module.TITLE, "results": results})
+    out.print(f"[green]{module.TITLE}[/]: wrote {path} in {meta['wall_seconds']:.0f} s")
+    out.print(module.markdown(results), markup=False)
 
 
 def add_parser(sub) -> None:

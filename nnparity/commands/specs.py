@@ -12,7 +12,12 @@ from reference import spec as S
 def _layers(spec: S.Spec) -> str:
     parts = [str(spec.n_inputs)]
     for layer in spec.layers:
-        parts.append(f"{layer.units} {layer.activation.name}")
+        if layer.type == "dense":
+            parts.append(f"{layer.units} {layer.activation.name}")
+        elif layer.type == "dropout":
+            parts.append(f"dropout {layer.rate:g}")
+        else:
+            parts.append({"batch_norm": "BN", "layer_norm": "LN"}[layer.type])
     return " -> ".join(parts)
 
 

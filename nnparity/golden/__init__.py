@@ -14,6 +14,7 @@ match its size and SHA-256 — all before any check runs — and then each check
 parity`` judges it, hints included, against the stored answers and tolerances.
 """
 from nnparity.golden.export import export
-from nnparity.golden.read import FORMAT, GoldenError, check_index, sha256 as _sha256, verify
+from nnparity.golden.read import FORMAT, GoldenError, check_index, verify
+from nnparity.golden.read import sha256 as _sha256
 
 __all__ = ["FORMAT", "GoldenError", "check_index", "export", "verify", "_sha256"]

@@ -7,10 +7,11 @@ from pathlib import Path
 import numpy as np
 
 from nnparity import atomic, report
-from nnparity.golden.read import EXPECTED, FORMAT, sha256
+from nnparity.golden.read import FORMAT, sha256
 from nnparity.selection import LabelledSpec, label_specs
 from reference import spec as S
-from reference.checks import Case, check_names, collect, make_case, optimizer_spec
+from reference.checks import CHECKS, check_names, collect, make_case, optimizer_spec
+from reference.checks.steps import Step
 from reference.implementation import NumpyImplementation
 from reference.judge import Judge
 
@@ -18,15 +19,6 @@ from reference.judge import Judge
 def _save(folder: Path, name: str, arrays: dict) -> None:
     with atomic.replacing(folder / name) as tmp:
         np.savez(tmp, **{k: np.asarray(v) for k, v in arrays.items()})
-
-
-def case_inputs(case: Case) -> dict:
-    arrays = {"x": case.x, "y": case.y, "pool_x": case.pool_x, "pool_y": case.pool_y}
-    arrays.update({f"w{i}": w for i, w in enumerate(case.weights)})
-    arrays.update({f"large{i}": w for i, w in enumerate(case.large_weights)})
-    arrays.update({f"batch{k}": b for k, b in enumerate(case.batches)})
-    arrays.update({f"sample{i}": s for i, s in enumerate(case.samples)})
-    return arrays
 
 
 def folder_name(label: str, dtype: str) -> str:
@@ -39,31 +31,31 @@ def export_case(ls: LabelledSpec, dtype: str, directory: Path, steps: int) -> st
     folder = directory / name
     folder.mkdir(parents=True, exist_ok=True)
     case = make_case(spec, dtype, steps=steps)
-    judge = Judge(case, ls.label).prepare(check_names())
-    _save(folder, "inputs.npz", case_inputs(case))
+    applicable = check_names(spec)
+    judge = Judge(case, ls.label).prepare(applicable)
+    meta, inputs = case.to_arrays()
+    _save(folder, "inputs.npz", inputs)
     ref = NumpyImplementation()
-    checks = {"weights": {"expected": None, "tolerance": 0.0}}
-    for check in check_names():
-        if check == "weights":
-            continue
+    checks = {}
+    for check in applicable:
+        c = CHECKS[check]
         tol, tols = judge.tolerance(check)
-        entry = {"tolerance": tol}
-        if check.startswith("step-"):
-            opt = optimizer_spec(check[5:])
-            entry.update(expected=f"expected-{check}.npz", optimizer={"name": opt.name, "params": opt.params})
+        entry = {"tolerance": tol, "expected": None if check == "weights" else c.golden_file}
+        if isinstance(c, Step):
+            opt = optimizer_spec(c.key)
+            entry["optimizer"] = {"name": opt.name, "params": opt.params}
             # The reference's own steps, end to end, for readers that compare updates directly.
-            _save(folder, entry["expected"], collect(ref, judge.ref_case, check))
-        else:
-            entry["expected"] = EXPECTED[check]
-            if check != "loss":  # loss and grads share expected-grads.npz
-                _save(folder, entry["expected"], judge.reference(check))
+            _save(folder, c.golden_file, collect(ref, judge.ref_case, check))
+        elif c.shares is None and check != "weights":
+            _save(folder, c.golden_file, judge.reference(check))
         if check == "trajectory":
             entry["tolerances"] = tols
             entry["horizon"], entry["growth"] = judge.chaos()
         checks[check] = entry
     files = sorted({"inputs.npz"} | {e["expected"] for e in checks.values() if e["expected"]})
     manifest = {"format": FORMAT, "case": ls.label, "spec": S.to_dict(spec), "dtype": dtype, "device": "cpu",
-                "tensor_names": case.names, "n_batches": len(case.batches), "checks": checks,
+                "tensor_names": case.names, "state_names": case.state_names, "n_batches": len(case.batches),
+                "mask_layers": meta["mask_layers"], "checks": checks,
                 "files": {f: {"sha256": sha256(folder / f), "bytes": (folder / f).stat().st_size} for f in files}}
     report.write_json(folder / "manifest.json", manifest)
     return name

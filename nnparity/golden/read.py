@@ -20,14 +20,15 @@ import numpy as np
 from nnparity import runner
 from reference import spec as S
 from reference import strict_json
-from reference.checks import Case, check_names
+from reference import weights as W
+from reference.checks import CHECKS, STEP_COUNT, Case, check_names
+from reference.checks import keys as K
 from reference.errors import SpecError, UserError
 from reference.judge import Judge
 from reference.weights import tensor_shapes
 
-FORMAT = "nnparity-golden/1"
-EXPECTED = {"forward": "expected-forward.npz", "loss": "expected-grads.npz", "grads": "expected-grads.npz",
-            "large-logits": "expected-large-logits.npz", "trajectory": "expected-trajectory.npz"}
+FORMAT = "nnparity-golden/2"
+OLD_FORMATS = {"nnparity-golden/1": "before layer kinds and named tensors (arrays keyed w0, g0, s0w0, ...)"}
 MAX_JSON_BYTES = 64 << 20  # a manifest is kilobytes; this bounds what a hostile one can make us parse
 SHOWN = 12  # problems listed per manifest; the rest are counted
 
@@ -79,13 +80,20 @@ def check_index(directory: Path) -> list[Path]:
         raise GoldenError(f"{directory}: not a directory; give the folder `nnparity golden export DIR` wrote.")
     path = directory / "index.json"
     index = read_json(path)
-    if index.get("format") != FORMAT:
-        raise GoldenError(f"{path}: format {str(index.get('format'))[:60]!r}, expected {FORMAT!r}; re-export it with this "
-                          "version's `nnparity golden export`.")
+    _format(index, path)
     cases = index.get("cases")
     if not isinstance(cases, list) or not cases:
         raise GoldenError(f"{path}: 'cases' must be a non-empty list of case folder names.")
     return [inside(directory, name, f"{path}: cases[{i}]") for i, name in enumerate(cases)]
+
+
+def _format(data: dict, path: Path) -> None:
+    found = data.get("format")
+    if found in OLD_FORMATS:
+        raise GoldenError(f"{path}: written in {found}, {OLD_FORMATS[found]}; this nnparity reads {FORMAT}. Regenerate the "
+                          "folder with `nnparity golden export DIR` (same --spec, --dtype and --steps) and verify again.")
+    if found != FORMAT:
+        raise GoldenError(f"{path}: format {str(found)[:60]!r}, expected {FORMAT!r}; re-export it with `nnparity golden export`.")
 
 
 # ---- the manifest, field by field ----------------------------------------------------------------------
@@ -111,6 +119,8 @@ def _shape_problems(m: dict) -> list[str]:
         return m[key]
 
     want("format", lambda v: v == FORMAT, repr(FORMAT))
+    want("state_names", lambda v: isinstance(v, list) and all(isinstance(n, str) for n in v), "a list of state tensor names")
+    want("mask_layers", lambda v: isinstance(v, list) and all(isinstance(n, str) for n in v), "a list of dropout layers")
     want("spec", lambda v: isinstance(v, dict), "the spec, as a JSON object")
     want("dtype", lambda v: v in ("float64", "float32"), "'float64' or 'float32'")
     want("device", lambda v: v in ("cpu", "cuda"), "'cpu' or 'cuda'")
@@ -155,6 +165,7 @@ def load_manifest(folder: Path) -> dict:
     """The case's manifest, validated, after every file it lists has been checked for size and SHA-256."""
     path = folder / "manifest.json"
     manifest = read_json(path)
+    _format(manifest, path)
     problems = _shape_problems(manifest)
     if problems:
         more = f"\n  ... and {len(problems) - SHOWN} more" if len(problems) > SHOWN else ""
@@ -200,27 +211,41 @@ def _take(a: dict, key: str, path: Path, shape=None, kind: str | None = None) ->
 
 
 def load_case(folder: Path, manifest: dict) -> Case:
+    """The case in ``inputs.npz``, every array it needs present, of the shape the spec says, indices in range."""
     path = folder / "inputs.npz"
     a = arrays(path)
     spec = manifest["spec_object"]
-    shapes = tensor_shapes(spec)
-    if len(manifest["tensor_names"]) != len(shapes):
-        raise GoldenError(f"{folder / 'manifest.json'}: tensor_names lists {len(manifest['tensor_names'])} tensors; its spec has {len(shapes)}.")
-    weights = [_take(a, f"w{i}", path, s, "f") for i, s in enumerate(shapes)]
-    large = [_take(a, f"large{i}", path, s, "f") for i, s in enumerate(shapes)]
+    shapes, state_shapes = tensor_shapes(spec), W.state_shapes(spec)
+    if manifest["tensor_names"] != W.tensor_names(spec) or manifest["state_names"] != W.state_names(spec):
+        raise GoldenError(f"{folder / 'manifest.json'}: tensor_names and state_names must be its spec's canonical names.")
+    names = manifest["tensor_names"]
+    for n, s in zip(names, shapes):
+        _take(a, K.weight(n), path, s, "f"), _take(a, K.large(K.weight(n)), path, s, "f"), _take(a, K.sample(n), path, kind="iu")
+    for n, s in zip(manifest["state_names"], state_shapes):
+        _take(a, K.state(n), path, s, "f")
     x, pool_x = _take(a, "x", path, kind="f"), _take(a, "pool_x", path, kind="f")
     if x.ndim != 2 or x.shape[1] != spec.n_inputs or pool_x.ndim != 2 or pool_x.shape[1] != spec.n_inputs:
         raise GoldenError(f"{path}: x and pool_x must have {spec.n_inputs} columns, as the spec's input_shape says.")
     y, pool_y = _take(a, "y", path), _take(a, "pool_y", path)
     if len(y) != len(x) or len(pool_y) != len(pool_x):
         raise GoldenError(f"{path}: x and y (or pool_x and pool_y) have different numbers of rows.")
-    batches = [_take(a, f"batch{k}", path, kind="iu") for k in range(manifest["n_batches"])]
-    samples = [_take(a, f"sample{i}", path, kind="iu") for i in range(len(shapes))]
+    batches = [_take(a, K.batch(k), path, kind="iu") for k in range(manifest["n_batches"])]
     if any(b.ndim != 1 or (b.size and (b.min() < 0 or b.max() >= len(pool_x))) for b in batches):
         raise GoldenError(f"{path}: a batch indexes rows outside pool_x (0..{len(pool_x) - 1}).")
-    if any(s.ndim != 1 or (s.size and (s.min() < 0 or s.max() >= int(np.prod(sh)))) for s, sh in zip(samples, shapes)):
+    if any(s.ndim != 1 or (s.size and (s.min() < 0 or s.max() >= int(np.prod(sh))))
+           for s, sh in zip((a[K.sample(n)] for n in names), shapes)):
         raise GoldenError(f"{path}: a sample indexes elements outside its tensor.")
-    return Case(spec, manifest["dtype"], manifest["device"], weights, x, y, pool_x, pool_y, batches, samples, (), large)
+    widths = dict(zip((f"layers[{i}]" for i in range(len(spec.layers))), (w for w, _ in spec.layer_sizes())))
+    for layer in manifest["mask_layers"]:
+        if layer not in widths or spec.layers[int(layer[7:-1])].type != "dropout":
+            raise GoldenError(f"{folder / 'manifest.json'}: mask_layers names {layer!r}, which is no dropout layer of its spec.")
+        for s in range(STEP_COUNT):
+            _take(a, K.check_mask(s, layer), path, (len(x), widths[layer]), "b")
+        for k, b in enumerate(batches):
+            _take(a, K.batch_mask(k, layer), path, (len(b), widths[layer]), "b")
+    meta = {"dtype": manifest["dtype"], "device": manifest["device"], "n_batches": manifest["n_batches"],
+            "mask_layers": manifest["mask_layers"]}
+    return Case.from_arrays(meta, a, spec)
 
 
 class GoldenJudge(Judge):
@@ -231,8 +256,10 @@ class GoldenJudge(Judge):
         self.folder, self.manifest = folder, manifest
 
     def reference(self, check: str) -> dict:
-        key = "loss" if check == "grads" else check
+        key = CHECKS[check].shares or check
         if key not in self._cache:
+            if key == "weights":
+                return super().reference(key)
             entry = self.manifest["checks"].get(key)
             if entry is None:
                 raise GoldenError(f"{self.folder / 'manifest.json'}: no entry for the {key} check, which {check} reads.")

@@ -22,14 +22,15 @@ import numpy as np
 
 from nnparity.hints import network_mistakes as N
 from nnparity.hints import optimizer_mistakes as O
-from reference import tolerance as T
 from reference.checks import STEP_COUNT, collect, optimizer_spec
+from reference.checks import keys as K
 from reference.compare import compare
 from reference.implementation import NumpyImplementation
 from reference.judge import CheckResult, Judge
 from reference.magnitudes import step_scale
 from reference.network import Network
 from reference.optimizers import make_optimizer
+from reference.weights import layer_of
 
 
 def for_failure(judge: Judge, check: str, out: dict, result: CheckResult, tol, earlier: dict | None = None) -> list[str]:
@@ -65,7 +66,7 @@ def _with_reference(judge: Judge, key: str, answers: dict) -> Judge:
     other = copy.copy(judge)
     other._cache = dict(judge._cache)
     true = judge.reference(key)
-    other._cache[key] = {**true, **{k: v for k, v in answers.items() if not k.startswith("scale:")}}
+    other._cache[key] = {**true, **{k: v for k, v in answers.items() if not K.is_scale(k)}}
     return other
 
 
@@ -102,7 +103,7 @@ def _explains(judge: Judge, key: str, check: str, out: dict, predicted: dict, to
     if hypothesis.judge(check, out).first_failure(tol) is not None:
         return False
     ref = judge.reference(key)
-    own = {k: v for k, v in ref.items() if not k.startswith("scale:")}
+    own = {k: v for k, v in ref.items() if not K.is_scale(k)}
     return hypothesis.judge(check, own).first_failure(tol) is not None
 
 
@@ -138,8 +139,8 @@ def _float32_arithmetic(judge: Judge, check: str, out: dict, result: CheckResult
     ref32 = _cached(judge, ("float32", key), lambda: {k: np.asarray(v, dtype=np.float64)
                                                        for k, v in collect(NumpyImplementation(), case32, key).items()})
     ref = judge.reference(key)
-    compared = [k for k in out if k in ref and k in ref32 and not k.startswith("scale:")
-                and (check != "grads" or k != "loss") and (check != "loss" or k == "loss")]
+    compared = [k for k in out if k in ref and k in ref32 and not K.is_scale(k)
+                and (check != "grads" or k != K.LOSS) and (check != "loss" or k == K.LOSS)]
     if not compared:
         return []
     for k in compared:
@@ -172,7 +173,9 @@ def _location(judge: Judge, result: CheckResult, tol: float, earlier: dict) -> l
         return []
     bad = {d.name for d in result.steps[0] if not d.within(tol)}
     spec = judge.case.spec
-    top = max(int(n.split("[")[1].split("]")[0]) for n in bad)
+    top = max(layer_of(n) for n in bad)
+    if spec.layers[top].type != "dense":
+        return []
     kernel, bias = f"layers[{top}].kernel", f"layers[{top}].bias"
     if kernel in bad and (bias in bad or not spec.layers[top].use_bias):
         if top == len(spec.layers) - 1:
@@ -191,7 +194,7 @@ def _location(judge: Judge, result: CheckResult, tol: float, earlier: dict) -> l
 
 def _ones_in_span(judge: Judge, layer: int) -> bool:
     """Whether the column of ones is a combination of the columns of the layer's input (the reference's a^(l-1))."""
-    a = judge.ref_case.x if layer == 0 else judge.reference("forward")[f"layer{layer - 1}"]
+    a = judge.ref_case.x if layer == 0 else judge.reference("forward")[K.layer_output(layer - 1)]
     a = np.asarray(a, dtype=np.float64)
     ones = np.ones(len(a))
     v, *_ = np.linalg.lstsq(a, ones, rcond=None)
@@ -204,18 +207,19 @@ def _steps(judge: Judge, check: str, out: dict, tol) -> list[str]:
     tol = tol if not isinstance(tol, list) else max(tol)
     opt = optimizer_spec(check[5:])
     names, n = judge.case.names, len(judge.case.names)
-    steps = sum(1 for s in range(STEP_COUNT) if all(f"s{s}w{i}" in out and f"s{s}g{i}" in out for i in range(n)))
+    steps = sum(1 for s in range(STEP_COUNT) if all(K.at_step(s, K.weight(m)) in out and K.at_step(s, K.grad(m)) in out for m in names))
     if steps == 0:
         return []
     start = judge.ref_case.weights
-    grads = [[out[f"s{s}g{i}"] for i in range(n)] for s in range(steps)]
-    weights = [[out[f"s{s}w{i}"] for i in range(n)] for s in range(steps)]
+    grads = [[out[K.at_step(s, K.grad(m))] for m in names] for s in range(steps)]
+    weights = [[out[K.at_step(s, K.weight(m))] for m in names] for s in range(steps)]
     spec = judge.ref_case.spec
     step_spec = dataclasses.replace(spec, optimizer=opt)
     x, y = judge.ref_case.x, judge.ref_case.y
 
     def layerwise(optimizer, before):
-        return O.layerwise_step(Network(step_spec, before, dtype="float64"), optimizer, before, x, y)
+        return O.layerwise_step(Network(step_spec, before, dtype="float64", state=judge.ref_case.state), optimizer, before, x, y,
+                                judge.ref_case.check_masks[0] if judge.ref_case.check_masks else None)
 
     def error(expected: list[list[np.ndarray]]) -> float:
         worst, before = 0.0, start

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -20,8 +20,10 @@ from reference import activations as A
 from reference import losses as Lo
 from reference import spec as S
 from reference.checks import Case, collect
+from reference.checks import keys as K
 from reference.implementation import NumpyImplementation
 from reference.network import Network
+from reference.weights import layer_of
 
 NETWORK_CHECKS = frozenset({"forward", "loss", "grads", "large-logits"})
 KERAS_CLIP = 1e-7  # keras.backend.epsilon(): Keras clips probabilities to [eps, 1 - eps] when not from logits
@@ -53,7 +55,22 @@ def _net(**kw) -> Callable[[Case, str], dict]:
 
 
 def _layers(spec: S.Spec, f: Callable[[S.Layer], S.Layer]) -> S.Spec:
-    return dataclasses.replace(spec, layers=tuple(f(layer) for layer in spec.layers))
+    """``spec`` with ``f`` applied to each dense layer."""
+    return dataclasses.replace(spec, layers=tuple(f(layer) if layer.type == "dense" else layer for layer in spec.layers))
+
+
+def _dense(spec: S.Spec) -> list[S.Layer]:
+    return [layer for layer in spec.layers if layer.type == "dense"]
+
+
+def _l2s(spec: S.Spec) -> list[float]:
+    """Every layer's L2 factor (dense kernels, normalization gamma and beta)."""
+    return [getattr(layer, "l2", 0.0) for layer in spec.layers]
+
+
+def _with_l2(spec: S.Spec, f: Callable[[float], float]) -> S.Spec:
+    return dataclasses.replace(spec, layers=tuple(dataclasses.replace(layer, l2=f(layer.l2)) if hasattr(layer, "l2") else layer
+                                                  for layer in spec.layers))
 
 
 def _with_activation_params(name: str, **params) -> Callable[[S.Spec], S.Spec]:
@@ -65,11 +82,11 @@ def _with_activation_params(name: str, **params) -> Callable[[S.Spec], S.Spec]:
 
 def _differs(spec: S.Spec, name: str, param: str, value) -> bool:
     """Whether setting ``param`` to ``value`` in every ``name`` layer changes the spec."""
-    return any(l.activation.name == name and l.activation.params.get(param) != value for l in spec.layers)
+    return any(l.activation.name == name and l.activation.params.get(param) != value for l in _dense(spec))
 
 
 def _stated(spec: S.Spec, name: str, param: str) -> str:
-    return " and ".join(str(v) for v in dict.fromkeys(l.activation.params[param] for l in spec.layers if l.activation.name == name))
+    return " and ".join(str(v) for v in dict.fromkeys(l.activation.params[param] for l in _dense(spec) if l.activation.name == name))
 
 
 def _table(name: str, **fields) -> dict:
@@ -78,7 +95,7 @@ def _table(name: str, **fields) -> dict:
 
 # ---- the data term and the penalty, scaled apart ------------------------------------------------
 
-_NO_L2 = _Mistaken(edit=lambda spec: _layers(spec, lambda l: dataclasses.replace(l, l2=0.0)))
+_NO_L2 = _Mistaken(edit=lambda spec: _with_l2(spec, lambda l2: 0.0))
 _REFERENCE = NumpyImplementation()
 
 
@@ -88,7 +105,7 @@ def _scaled(data: float, penalty: float) -> Callable[[Case, str], dict]:
         full, bare = collect(_REFERENCE, case, check), collect(_NO_L2, case, check)
         out = dict(full)
         for key in full:
-            if key == "loss" or key.startswith("g"):
+            if key == K.LOSS or key.startswith(K.grad("")):
                 out[key] = data * np.asarray(bare[key]) + penalty * (np.asarray(full[key]) - np.asarray(bare[key]))
         return out
     return answers
@@ -99,22 +116,22 @@ def _bias_terms(zero: bool) -> Callable[[Case, str], dict]:
     def answers(case, check):
         out = dict(collect(_REFERENCE, case, check))
         weights = case.large_weights if check == "large-logits" else case.weights
-        i = 0
-        for layer in case.spec.layers:
-            if layer.use_bias:
-                b = np.asarray(weights[i + 1], dtype=np.float64)
-                if zero:
-                    out[f"g{i + 1}"] = np.zeros_like(b)
-                elif layer.l2:
-                    out[f"g{i + 1}"] = out[f"g{i + 1}"] + 2 * layer.l2 * b
-                    out["loss"] = np.asarray(float(out["loss"]) + layer.l2 * float(np.sum(b * b)))
-            i += 2 if layer.use_bias else 1
+        for name, w in zip(case.names, weights):
+            layer = case.spec.layers[layer_of(name)]
+            if not name.endswith(".bias"):
+                continue
+            b = np.asarray(w, dtype=np.float64)
+            if zero:
+                out[K.grad(name)] = np.zeros_like(b)
+            elif layer.l2:
+                out[K.grad(name)] = out[K.grad(name)] + 2 * layer.l2 * b
+                out[K.LOSS] = np.asarray(float(out[K.LOSS]) + layer.l2 * float(np.sum(b * b)))
         return out
     return answers
 
 
 def _scaling_mistakes(spec: S.Spec, rows: int) -> list[Mistake]:
-    out, n, d = [], rows, spec.layers[-1].units
+    out, n, d = [], rows, spec.outputs
     checks = frozenset({"loss", "grads", "large-logits"})
     if spec.loss.reduction == "mean":
         out.append(Mistake("batch-sum", f"the data loss summed over the batch where the spec averages it (reduction "
@@ -141,7 +158,7 @@ def _scaling_mistakes(spec: S.Spec, rows: int) -> list[Mistake]:
                        checks, _scaled(0.5, 1)))
     out.append(Mistake("double", "the data term twice the reference's: a factor 2 (" + "; or ".join(double) + ")",
                        checks, _scaled(2, 1)))
-    if any(layer.l2 for layer in spec.layers):
+    if any(_l2s(spec)):
         out += [
             Mistake("l2-missing", "the L2 term missing (the data loss alone)", frozenset({"grads", "large-logits"}),
                     _scaled(1, 0)),
@@ -154,14 +171,14 @@ def _scaling_mistakes(spec: S.Spec, rows: int) -> list[Mistake]:
             Mistake("l2-on-bias", "an L2 term on the biases too (the spec puts l2 on the kernels only)", checks,
                     _bias_terms(zero=False)),
         ]
-    if any(layer.use_bias for layer in spec.layers):
+    if any(layer.use_bias for layer in _dense(spec)):
         out.append(Mistake("no-bias-gradient", "the bias gradients all zero: BP3 (dC/db = sum_n delta_n) not computed",
                            frozenset({"grads", "large-logits"}), _bias_terms(zero=True)))
     return out
 
 
 def _loss_penalty_missing(spec: S.Spec) -> list[Mistake]:
-    if not any(layer.l2 for layer in spec.layers):
+    if not any(_l2s(spec)):
         return []
     return [Mistake("loss-without-penalty", "the loss reported without its L2 penalty (the gradients include it)",
                     frozenset({"loss"}), _scaled(1, 0))]
@@ -184,7 +201,7 @@ def _softplus_threshold(threshold: float):
 
 
 def _activation_mistakes(spec: S.Spec, dtype: str) -> list[Mistake]:
-    used = {layer.activation.name: layer.activation.params for layer in spec.layers}
+    used = {layer.activation.name: layer.activation.params for layer in _dense(spec)}
     out: list[Mistake] = []
     grads = frozenset({"grads", "large-logits"})
     network = NETWORK_CHECKS
@@ -205,7 +222,7 @@ def _activation_mistakes(spec: S.Spec, dtype: str) -> list[Mistake]:
                 out.append(Mistake(f"leaky-{other}", f"leaky_relu with slope {other} ({who}) where the spec says "
                                    f"{_stated(spec, 'leaky_relu', 'alpha')}", network,
                                    _net(edit=_with_activation_params("leaky_relu", alpha=other))))
-        alphas = {layer.activation.params["alpha"] for layer in spec.layers if layer.activation.name == "leaky_relu"}
+        alphas = {layer.activation.params["alpha"] for layer in _dense(spec) if layer.activation.name == "leaky_relu"}
         if dtype == "float64" and any(float(np.float32(a)) != a for a in alphas):
             out.append(Mistake("leaky-float32", "leaky_relu's slope rounded through float32 (TensorFlow's LeakyRelu op "
                                "keeps it in a C++ float)", network, _net(edit=lambda s: _layers(s, lambda l: dataclasses.replace(
@@ -310,7 +327,7 @@ def _loss_mistakes(spec: S.Spec) -> list[Mistake]:
                            "overflows: a softmax without its max shift, or a cross-entropy taken as log of probabilities",
                            NETWORK_CHECKS, _net(activations=_table("softmax", forward=_naive_softmax),
                                                 losses={**Lo.LOSSES, name: _log_of_probabilities(name)}), nonfinite=True))
-    elif spec.layers[-1].activation.name == "softmax":
+    elif spec.output_layer.activation.name == "softmax":
         out.append(Mistake("unshifted", "non-finite values where the reference is finite, exactly where exp() overflows: "
                            "a softmax without its max shift", NETWORK_CHECKS,
                            _net(activations=_table("softmax", forward=_naive_softmax)), nonfinite=True))
@@ -332,13 +349,13 @@ def _float32_constant_mistakes(spec: S.Spec, dtype: str) -> list[Mistake]:
     if dtype != "float64":
         return []
     out = []
-    l2s = [layer.l2 for layer in spec.layers if layer.l2]
+    l2s = [v for v in _l2s(spec) if v]
     if any(float(np.float32(v)) != v for v in l2s):
         out.append(Mistake("l2-float32", "the L2 factor rounded through float32 (" + ", ".join(
             f"{v:g} -> {float(np.float32(v))!r}" for v in dict.fromkeys(l2s)) + "): a Python float cast to the dtype "
             "through a float32 constant (TensorFlow, tensorflow#35938)?", frozenset({"loss", "grads", "large-logits"}),
-            _net(edit=lambda s: _layers(s, lambda l: dataclasses.replace(l, l2=float(np.float32(l.l2)))))))
-    if any(layer.activation.name == "gelu" for layer in spec.layers):
+            _net(edit=lambda s: _with_l2(s, lambda v: float(np.float32(v))))))
+    if any(layer.activation.name == "gelu" for layer in _dense(spec)):
         out.append(Mistake("gelu-float32", "gelu's constants (sqrt(2/pi), 0.044715, 1/sqrt(2)) in float32 (tf.nn.gelu "
                            "casts them so)", NETWORK_CHECKS, _net(activations=_table("gelu", forward=_gelu_float32))))
     return out

@@ -10,8 +10,8 @@ step's), and the weights of each layer updated before the backward pass has reac
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -180,14 +180,14 @@ def _with_decay(cls: type, params: dict) -> Optimizer:
 
 
 def replay(mistake: UpdateMistake, start: list[np.ndarray], grads: list[list[np.ndarray]],
-           weights: list[list[np.ndarray]], layerwise_step: Callable | None = None) -> list[list[np.ndarray]]:
+           weights: list[list[np.ndarray]], layerwise: Callable | None = None) -> list[list[np.ndarray]]:
     """The weights after each step of a step check under ``mistake``, each step from the implementation's own
     weights before it (``start``, then ``weights[s - 1]``) and its own gradient ``grads[s]``."""
     optimizer = mistake.optimizer()
     expected, before = [], [np.asarray(w, dtype=np.float64).copy() for w in start]
     for s in range(len(weights)):
         if mistake.layerwise:
-            after = layerwise_step(optimizer, before)
+            after = layerwise(optimizer, before)
         else:
             g = grads[max(s - 1, 0)] if mistake.stale else grads[s]
             after = [w.copy() for w in before]
@@ -197,30 +197,28 @@ def replay(mistake: UpdateMistake, start: list[np.ndarray], grads: list[list[np.
     return expected
 
 
-def layerwise_step(net: Network, optimizer: Optimizer, params: list[np.ndarray], x: np.ndarray, y) -> list[np.ndarray]:
+def layerwise_step(net: Network, optimizer: Optimizer, params: list[np.ndarray], x: np.ndarray, y, masks=None) -> list[np.ndarray]:
     """One step that updates each layer's weights as soon as backprop has their gradient (the mistake), so the
-    layer below is reached through the updated kernel. ``params`` are left unchanged; the new weights returned."""
+    layer below is reached through the updated weights. ``params`` are left unchanged; the new weights returned
+    (``net`` holds them, and the trace of the step in ``net.last_trace``)."""
     net.params = [np.asarray(p, dtype=np.float64).copy() for p in params]
-    full_grads = net.loss_and_grads(x, y)[1]  # BP1 and the top layer's gradients are those of the correct step
     optimizer.begin(net.params)
-    trace = net.forward(x)
-    delta = None
-    for l in range(len(net._layers) - 1, -1, -1):
-        k, b, _, _, l2 = net._layers[l]
-        a_prev = np.asarray(x, dtype=np.float64) if l == 0 else trace[l - 1][1]
-        if l == len(net._layers) - 1:
-            gk, gb = full_grads[k], (full_grads[b] if b is not None else None)
-            delta = net.output_delta(trace, y, len(x))
-        else:
-            gk = a_prev.T @ delta + 2 * l2 * net.params[k]
-            gb = delta.sum(axis=0) if b is not None else None
-        optimizer.apply_one(k, net.params[k], gk)
-        if b is not None:
-            optimizer.apply_one(b, net.params[b], gb)
-        if l > 0:
-            _, _, act, act_params, _ = net._layers[l - 1]
-            z_prev, a_prev_act = trace[l - 1]
-            delta = act.backward(z_prev, a_prev_act, delta @ net.params[k].T, **act_params)
+    trace = net.forward(np.asarray(x, dtype=np.float64), training=True, masks=masks)
+    delta, g = net.output_delta(trace, y, len(x)), None
+    for s in reversed(net.slots):
+        cache = trace[s.index][1]
+
+        def backward(p, s=s, cache=cache, g=g):
+            if s is net.slots[-1]:
+                return s.kind.backward_from_delta(s.layer, p, cache, delta)
+            return s.kind.backward(s.layer, p, cache, g)
+
+        _, grads = backward(net.tensors(s))
+        for name, grad in grads.items():
+            j = s.params[name]
+            optimizer.apply_one(j, net.params[j], grad + 2 * s.l2.get(name, 0.0) * net.params[j])
+        g = backward(net.tensors(s))[0]  # what flows down now passes through the updated weights
+    net.last_trace = trace
     return [p.copy() for p in net.params]
 
 
@@ -231,15 +229,17 @@ class MistakenTrainer(Network):
         super().__init__(spec, weights, dtype=dtype)
         self.optimizer, self.mistake, self._previous = mistake.optimizer(), mistake, None
 
-    def step(self, x, y):
+    def step(self, x, y, *, masks=None):
         if self.mistake.layerwise:
-            self.params = layerwise_step(self, self.optimizer, self.params, x, y)
+            self.params = layerwise_step(self, self.optimizer, self.params, x, y, masks)
+            self._update_state(self.last_trace)
             return 0.0
-        loss, grads = self.loss_and_grads(x, y)
+        loss, grads, trace = self._backprop(np.asarray(x, dtype=self.dtype), y, masks, None)
         grads = [g.copy() for g in grads]
         applied = self._previous if self.mistake.stale and self._previous is not None else grads
         self._previous = grads
         self.optimizer.update(self.params, applied)
+        self._update_state(trace)
         return loss
 
 

@@ -17,7 +17,8 @@ from reference.datasets import Data
 
 def run(ctx: Context, spec: S.Spec, data: Data, weights, epochs: int, label: str, orders=None, dtype=None,
         eval_rows: int = 10_000, eval_every: int = 1) -> dict:
-    """{framework: {"curve", "seconds", ...}, "weight_gaps": {framework: max rel. gap of the final weights to numpy}}."""
+    """{framework: {"curve", "seconds", ...}, "weight_gaps": {framework: max rel. gap of the final weights (and
+    state) to numpy}}."""
     dtype = dtype or ctx.dtype
     cast = lambda a: a.astype(dtype) if a.dtype.kind == "f" else a
     if orders is None:
@@ -39,7 +40,10 @@ def run(ctx: Context, spec: S.Spec, data: Data, weights, epochs: int, label: str
 
         runs = ctx.parallel({name: (lambda name=name: one(name)) for name in ctx.aligned})
     out = {name: result for name, (result, _) in runs.items()}
-    finals = {name: [arrays_out[f"final{i}"] for i in range(len(weights))] for name, (_, arrays_out) in runs.items()}
+    # The final weights, and the moving statistics after them (batch normalization), compared as one list.
+    finals = {name: [arrays_out[f"final{i}"] for i in range(len(weights))]
+              + [arrays_out[f"final_state{i}"] for i in range(sum(k.startswith("final_state") for k in arrays_out))]
+              for name, (_, arrays_out) in runs.items()}
     base = finals[ctx.aligned[0]]
     out["weight_gaps"] = {name: max(compare("", a, b).max_rel for a, b in zip(ws, base)) for name, ws in finals.items()}
     out["dtype"] = dtype

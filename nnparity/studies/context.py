@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -27,7 +28,7 @@ class Context:
     seeds: int
     dtype: str = "float32"
     aligned: list[str] = field(default_factory=lambda: list(ALIGNED))
-    pool: dict = field(default_factory=dict)
+    pool: dict = field(default_factory=dict)  # (name, lane) -> implementation; the command closes them
     timings: dict = field(default_factory=dict)  # label -> seconds, reported in the results
     progress: Progress | None = None
 
@@ -37,11 +38,6 @@ class Context:
         if (name, lane) not in self.pool:
             self.pool[name, lane] = registry.make(name, timeout=6 * 3600, single_thread=True)
         return self.pool[name, lane]
-
-    def close(self) -> None:
-        for impl in self.pool.values():
-            impl.close()
-        self.pool.clear()
 
     @contextmanager
     def task(self, description: str, total: int):

@@ -45,7 +45,7 @@ def run(ctx: Context) -> dict:
                                 "output": a}
             advance()
     ref = frameworks["numpy"]["output"]
-    for name, f in frameworks.items():
+    for f in frameworks.values():
         f["max_rel_gap_to_numpy"] = float(np.max(np.abs(f.pop("output") - ref)) / np.max(np.abs(ref)))
     return {
         "document": DOCUMENT,

@@ -6,7 +6,8 @@ import numpy as np
 
 from nnparity.studies import aligned, document_code, plots
 from nnparity.studies.context import Context
-from reference import datasets, fashion_mnist, spec as S
+from reference import datasets, fashion_mnist
+from reference import spec as S
 from reference.weights import init_weights
 
 NAME = "fashion-mnist"
@@ -132,7 +133,7 @@ def _curves(ctx, models) -> str:
 def _finals(ctx, models) -> str:
     fig, axes = plots.figure(width=6.5, height=3.6)
     ax = axes[0][0]
-    for i, (model, m) in enumerate(models.items()):
+    for i, m in enumerate(models.values()):
         acc = [r["test_accuracy"] for r in m["native"]["runs"]]
         ax.scatter([i - 0.2] * len(acc), acc, color=plots.COLORS["keras (native)"], s=18, label="as written (seeds)" if i == 0 else None)
         for k, name in enumerate(ctx.aligned):

@@ -8,7 +8,8 @@ import numpy as np
 
 from nnparity.studies import aligned, document_code, plots, printed
 from nnparity.studies.context import Context
-from reference import datasets, spec as S
+from reference import datasets
+from reference import spec as S
 from reference.weights import init_weights
 
 NAME = "gates"

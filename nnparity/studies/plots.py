@@ -1,22 +1,33 @@
-"""The figures of the reproductions (matplotlib, written as PNG beside each study's JSON)."""
+"""The figures of the reproductions (matplotlib, written as PNG beside each study's JSON).
+
+matplotlib is imported on the first figure, not with the module: every ``nnparity`` command loads this
+module (through the bench and reproduce commands' tables), and importing pyplot costs half a second.
+"""
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from nnparity import atomic  # noqa: E402
+from nnparity import atomic
 
 COLORS = {"numpy": "#1f77b4", "torch": "#d62728", "keras-tensorflow": "#2ca02c", "keras-jax": "#9467bd",
           "keras-torch": "#8c564b", "keras (native)": "#7f7f7f", "document": "#000000"}
 
 
+@cache
+def pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def figure(ncols: int = 1, nrows: int = 1, width: float = 5.0, height: float = 4.0):
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False)
+    fig, axes = pyplot().subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False)
     return fig, axes
 
 
@@ -28,7 +39,7 @@ def save(fig, path: Path) -> str:
             fig.tight_layout()
             fig.savefig(tmp, dpi=110, format="png")
     finally:
-        plt.close(fig)
+        pyplot().close(fig)
     return path.name
 
 
@@ -41,7 +52,7 @@ def heatmap(ax, values, rows, cols, title: str, xlabel: str, ylabel: str, fmt="{
             text = "nan" if not np.isfinite(v[i, j]) else fmt.format(v[i, j] * scale)
             ax.text(j, i, text, ha="center", va="center", color="white" if v[i, j] < 0.6 else "black", fontsize=8)
             if marks is not None and marks[i][j]:
-                ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
+                ax.add_patch(pyplot().Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
     ax.set_xticks(range(len(cols)), [str(c) for c in cols], fontsize=8)
     ax.set_yticks(range(len(rows)), [str(r) for r in rows], fontsize=8)
     ax.xaxis.set_ticks_position("bottom")

@@ -14,6 +14,7 @@ import numpy as np
 from nnparity.studies.evaluate import evaluate
 from reference import spec as S
 from reference.implementation import train
+from reference.weights import state_names
 
 
 def _batches(order: np.ndarray, batch_size: int) -> list[np.ndarray]:
@@ -23,12 +24,14 @@ def _batches(order: np.ndarray, batch_size: int) -> list[np.ndarray]:
 def train_aligned(impl, arrays: dict, spec: dict, dtype: str, epochs: int, batch_size: int, n_weights: int,
                   eval_every: int = 1) -> tuple[dict, dict]:
     """arrays: w0.., x_train, y_train, x_eval, y_eval, l_eval (a train-set monitor), x_test, y_test, l_test,
-    order0.. (each epoch's row order). Evaluates after every ``eval_every`` epochs and the last. Returns the
-    metrics and the final weights. Epochs between evaluations go to ``train`` in one call when every
+    order0.. (each epoch's row order). Evaluates after every ``eval_every`` epochs and the last (with the
+    trained moving statistics, for a spec with batch normalization). Returns the metrics and the final
+    weights (``final0..``) and state (``final_state0..``). Epochs between evaluations go to ``train`` in one call when every
     batch is full (then their batches are consecutive chunks of the joined orders, as fit cuts them)."""
     spec = S.from_dict(spec, "train_aligned")
-    weights = [arrays[f"w{i}"] for i in range(n_weights)]
+    weights, state = [arrays[f"w{i}"] for i in range(n_weights)], None
     h = impl.build(spec, weights, dtype=dtype, device="cpu")
+    has_state = bool(state_names(spec))
     curve, started, train_seconds = [], time.perf_counter(), 0.0
     n = len(arrays["order0"])
     for e in range(0, epochs, eval_every):
@@ -41,24 +44,28 @@ def train_aligned(impl, arrays: dict, spec: dict, dtype: str, epochs: int, batch
             for k in span:
                 weights = train(impl, h, arrays["x_train"], arrays["y_train"], _batches(arrays[f"order{k}"], batch_size))
         train_seconds += time.perf_counter() - t
+        state = impl.state(h) if has_state else None
         metrics = {"epoch": span[-1] + 1}
         for part in ("eval", "test"):
-            m = evaluate(spec, weights, arrays[f"x_{part}"], arrays[f"y_{part}"], arrays[f"l_{part}"])
+            m = evaluate(spec, weights, arrays[f"x_{part}"], arrays[f"y_{part}"], arrays[f"l_{part}"], state=state)
             metrics.update({f"{'train' if part == 'eval' else 'test'}_{k}": v for k, v in m.items()})
         curve.append(metrics)
     result = {"curve": curve, "train_seconds": train_seconds, "seconds": time.perf_counter() - started}
-    return result, {f"final{i}": np.asarray(w) for i, w in enumerate(weights)}
+    finals = {f"final{i}": np.asarray(w) for i, w in enumerate(weights)}
+    return result, {**finals, **{f"final_state{i}": np.asarray(s) for i, s in enumerate(state or [])}}
 
 
 def keras_as_document(impl, arrays: dict, layers: list[dict], loss: str, optimizer: str | dict, epochs: int,
                       batch_size: int | None, seed: int) -> tuple[dict, dict]:
-    """A stock Keras model: ``layers`` as [{"units", "activation", "l2"}], compiled with ``loss`` and
+    """A stock Keras model: ``layers`` as [{"units", "activation", "l2"}] (or {"type": "batch_norm"}: a
+    ``BatchNormalization()`` with Keras's defaults), compiled with ``loss`` and
     ``optimizer`` ("sgd" or {"name": "SGD", "learning_rate": eta}), fit with Keras's defaults
     (``batch_size`` None is fit's 32, shuffling on), evaluated on the test set after every epoch."""
     import keras
 
     keras.utils.set_random_seed(seed)
     model = keras.Sequential([keras.Input(shape=(arrays["x_train"].shape[1],))] + [
+        keras.layers.BatchNormalization() if l.get("type") == "batch_norm" else
         keras.layers.Dense(l["units"], activation=l["activation"],
                            kernel_regularizer=keras.regularizers.l2(l["l2"]) if l.get("l2") else None) for l in layers])
     opt = optimizer if isinstance(optimizer, str) else keras.optimizers.SGD(learning_rate=optimizer["learning_rate"])

@@ -8,6 +8,7 @@ import numpy as np
 
 from reference import activations
 from reference.implementation import NumpyImplementation
+from reference.layers.dense import Dense
 from reference.network import Network
 from reference.optimizers import Adam, Momentum, Nesterov
 
@@ -29,14 +30,22 @@ def _replace_optimizer(net: Network, kind: type, broken: type) -> None:
 
 
 def _corrupt_gradients(net: Network, corrupt) -> None:
-    """Every gradient ``loss_and_grads`` returns (``step`` uses it too) passes through ``corrupt(grads)``."""
-    original = net.loss_and_grads
+    """Every gradient backprop computes (``loss_and_grads`` and ``step`` both) passes through ``corrupt(grads)``."""
+    original = net._backprop
 
-    def loss_and_grads(x, y, *buffers):
-        loss, grads = original(x, y, *buffers)
-        return loss, corrupt(grads)
+    def backprop(*args):
+        loss, grads, trace = original(*args)
+        return loss, corrupt(grads), trace
 
-    net.loss_and_grads = loss_and_grads
+    net._backprop = backprop
+
+
+def _with_activations(net: Network, table: dict) -> None:
+    """Every dense layer of ``net`` reads its activations from ``table``."""
+    dense = Dense(table)
+    for slot in net.slots:
+        if slot.layer.type == "dense":
+            slot.kind = dense
 
 
 class WrongActivationDerivative(_Broken):
@@ -46,8 +55,7 @@ class WrongActivationDerivative(_Broken):
 
     def break_(self, net):
         good = activations.ACTIVATIONS["sigmoid"]
-        broken = activations.ActivationFn(good.forward, lambda z, a: a)
-        net._layers = [(k, b, broken if act is good else act, p, l2) for k, b, act, p, l2 in net._layers]
+        _with_activations(net, {**activations.ACTIVATIONS, "sigmoid": activations.ActivationFn(good.forward, lambda z, a: a)})
 
 
 class MissingBiasGradient(_Broken):
@@ -75,9 +83,10 @@ class L2FactorOff(_Broken):
 
     def break_(self, net):
         def drop_half(grads):
-            for k, _, _, _, l2 in net._layers:
-                if l2:
-                    grads[k] = grads[k] - l2 * net.params[k]
+            for slot in net.slots:
+                for name, l2 in slot.l2.items():
+                    j = slot.params[name]
+                    grads[j] = grads[j] - l2 * net.params[j]
             return grads
 
         _corrupt_gradients(net, drop_half)
@@ -122,22 +131,25 @@ class UnshiftedSoftmax(_Broken):
     name = "unshifted-softmax"
 
     def break_(self, net):
-        k, b, act, p, l2 = net._layers[-1]
-        if act is activations.ACTIVATIONS["softmax"]:
+        out = net.slots[-1]
+        if out.layer.type == "dense" and out.layer.activation.name == "softmax":
+            good = activations.ACTIVATIONS["softmax"]
+
             def naive(z):
                 with np.errstate(over="ignore", invalid="ignore"):  # inf / inf = NaN is the mistake shown
                     e = np.exp(z)
                     return e / e.sum(axis=-1, keepdims=True)
 
-            net._layers[-1] = (k, b, activations.ActivationFn(naive, None, vjp=act.vjp), p, l2)
+            _with_activations(net, {**activations.ACTIVATIONS, "softmax": activations.ActivationFn(naive, None, vjp=good.vjp)})
 
-            def loss(x, y, trace=None):
-                trace = net.forward(x) if trace is None else trace
-                probabilities = trace[-1][1]
+            def loss(x, y, trace=None, *, masks=None):
+                trace = net.forward(x, training=True, masks=masks) if trace is None else trace
+                probabilities = trace[-1][0]
                 if y.ndim == 1:  # sparse labels
                     y = np.eye(probabilities.shape[-1])[y.astype(int)]
                 with np.errstate(all="ignore"):
-                    data = -np.sum(y * np.log(probabilities)) / len(x) if net.spec.loss.reduction == "mean" else -np.sum(y * np.log(probabilities))
+                    data = -np.sum(y * np.log(probabilities))
+                    data = data / len(x) if net.spec.loss.reduction == "mean" else data
                 return float(data + net._penalty())
 
             net.loss = loss

@@ -11,7 +11,6 @@ from scipy import special
 
 from parity_tests.plugins.user_mlp import UserMLP
 
-
 # ---- activations -----------------------------------------------------------------------------------
 
 class SigmoidDerivativeIsA(UserMLP):

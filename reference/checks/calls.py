@@ -1,0 +1,80 @@
+"""How the oracle calls an implementation: the protocol as each check uses it, compatible with every version.
+
+A dense-only spec is asked exactly as before layer kinds existed (``forward(h, x)``, ``step(h, x, y)``), so
+an implementation written for dense networks keeps working unchanged. A spec with mode-dependent layers
+adds ``training=``; one with dropout adds ``masks=`` (``reference/masks.py``); one with state reads it back
+through ``state(h)``. An implementation without ``supports`` is taken to handle dense layers only.
+"""
+from __future__ import annotations
+
+from reference import native as N
+from reference import spec as S
+from reference.layers import KINDS
+from reference.masks import Masks
+
+
+def _mode_dependent(spec: S.Spec) -> bool:
+    return any(KINDS[layer.type].mode_dependent for layer in spec.layers)
+
+
+def _has_dropout(spec: S.Spec) -> bool:
+    return any(layer.type == "dropout" for layer in spec.layers)
+
+
+def has_state(spec: S.Spec) -> bool:
+    return any(layer.type == "batch_norm" for layer in spec.layers)
+
+
+def declined(impl, spec: S.Spec) -> str | None:
+    """Why ``impl`` declines ``spec``: its ``supports``, or — without one — any layer that is not dense."""
+    supports = getattr(impl, "supports", None)
+    if supports is None:
+        other = sorted({layer.type for layer in spec.layers if layer.type != "dense"})
+        if other:
+            return (f"the spec has {', '.join(other)} layers and the implementation declares no supports(spec): "
+                    "it is taken to implement dense layers only")
+        return None
+    why = supports(spec)
+    return None if why is None else str(why)
+
+
+def build(impl, case, spec: S.Spec | None = None, weights=None):
+    """A fresh handle for ``case`` (or ``spec``). Native aspects go to ``build`` only when the case has them, and
+    only to an implementation that lists them in ``native_aspects``."""
+    spec = spec or case.spec
+    kw = dict(dtype=case.dtype, device=case.device)
+    if case.native:
+        missing = case.native - frozenset(getattr(impl, "native_aspects", ()))
+        if missing:
+            raise ValueError(f"{impl.name} cannot run native aspect(s) {', '.join(N.keys(missing))}: not in its native_aspects")
+        kw["native"] = frozenset(case.native)
+    return impl.build(spec, [w.copy() for w in (case.weights if weights is None else weights)], **kw)
+
+
+def _mode(spec: S.Spec, training: bool, masks: Masks | None) -> dict:
+    kw = {}
+    if _mode_dependent(spec):
+        kw["training"] = training
+    if _has_dropout(spec) and training:
+        kw["masks"] = masks
+    return kw
+
+
+def forward(impl, h, spec: S.Spec, x, *, training: bool = False, masks: Masks | None = None):
+    return impl.forward(h, x, **_mode(spec, training, masks))
+
+
+def layer_outputs(impl, h, spec: S.Spec, x, *, training: bool = False, masks: Masks | None = None):
+    return impl.layer_outputs(h, x, **_mode(spec, training, masks))
+
+
+def loss_and_grads(impl, h, spec: S.Spec, x, y, masks: Masks | None = None):
+    return impl.loss_and_grads(h, x, y, **({"masks": masks} if _has_dropout(spec) else {}))
+
+
+def step(impl, h, spec: S.Spec, x, y, masks: Masks | None = None):
+    return impl.step(h, x, y, **({"masks": masks} if _has_dropout(spec) else {}))
+
+
+def state(impl, h, spec: S.Spec) -> list:
+    return list(impl.state(h)) if has_state(spec) else []

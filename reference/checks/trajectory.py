@@ -1,0 +1,76 @@
+"""``trajectory``: K steps (default 50) of the spec's own optimizer on the shared schedule over the pool, with
+each step's dropout masks, compared end to end with the reference after every step — the weights and the
+state. Tensors up to ``SAMPLE`` elements are compared in full at every step, larger ones on a fixed sample
+(seeded); the final weights are compared in full.
+
+``predictions`` is not a parity check: the output on the check batch before training, after the first step
+and after the last (K) of the shared schedule, for ``nnparity divergences``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from reference.checks import calls
+from reference.checks import keys as K
+from reference.checks.base import Check
+from reference.checks.result import CheckResult, backward_order
+from reference.compare import compare
+
+
+def _masks(case, k):
+    return case.batch_masks[k] if case.batch_masks else None
+
+
+class Trajectory(Check):
+    name = "trajectory"
+
+    def ask(self, impl, case):
+        spec = case.spec
+        h = calls.build(impl, case)
+        out, weights = {}, case.weights
+        for k, idx in enumerate(case.batches):
+            weights = calls.step(impl, h, spec, case.pool_x[idx], case.pool_y[idx], _masks(case, k))
+            out.update({K.at_step(k, K.weight(n)): np.asarray(w).reshape(-1)[case.samples[i]]
+                        for i, (n, w) in enumerate(zip(case.names, weights))})
+            out.update({K.at_step(k, K.state(n)): s for n, s in zip(case.state_names, calls.state(impl, h, spec))})
+        out.update({K.final(K.weight(n)): w for n, w in zip(case.names, weights)})
+        return out
+
+    def judge(self, judge, answers):
+        c, names, state_names = judge.case, judge.case.names, judge.case.state_names
+        ref, scales = judge.reference(self.name), judge.trajectory_scales()
+        all_names = names + state_names
+        steps = []
+        for k in range(len(c.batches)):
+            diffs = [compare(n, answers.get(K.at_step(k, K.weight(n))), ref[K.at_step(k, K.weight(n))], c.dtype, scales[n][k])
+                     for n in names]
+            diffs += [compare(n, answers.get(K.at_step(k, K.state(n))), ref[K.at_step(k, K.state(n))], c.dtype, scales[n][k])
+                      for n in state_names]
+            steps.append(backward_order(all_names, diffs))
+        final = [compare(f"{n} (final, in full)", answers.get(K.final(K.weight(n))), ref[K.final(K.weight(n))], c.dtype,
+                         max(scales[n][-1], float(np.max(np.abs(w), initial=0.0))))
+                 for n, w in zip(names, judge.ref_case.weights)]
+        steps[-1] = steps[-1] + backward_order(all_names, final)
+        return CheckResult(self.name, steps)
+
+    def tolerance(self, judge):
+        tols = judge.trajectory_tolerances()
+        return tols[-1], tols
+
+
+class Predictions(Check):
+    name = "predictions"
+
+    def applies(self, spec):
+        return False  # not a parity check
+
+    def ask(self, impl, case):
+        spec = case.spec
+        h = calls.build(impl, case)
+        out = {"p0": calls.forward(impl, h, spec, case.x)}
+        for k, idx in enumerate(case.batches):
+            calls.step(impl, h, spec, case.pool_x[idx], case.pool_y[idx], _masks(case, k))
+            if k == 0:
+                out["p1"] = calls.forward(impl, h, spec, case.x)
+        out["pK"] = calls.forward(impl, h, spec, case.x)
+        return out
