@@ -13,6 +13,7 @@ import platform
 import sys
 import time
 from collections import defaultdict
+from enum import Enum
 from pathlib import Path
 
 from rich.markup import escape
@@ -193,7 +194,10 @@ def _cpu_model() -> str | None:
 
 
 def jsonable(value):
-    """Strict JSON: infinities and NaN as the strings "inf", "-inf", "nan"; tuples as lists."""
+    """Strict JSON: infinities and NaN as the strings "inf", "-inf", "nan"; tuples as lists; an enum member as
+    its name in kebab case (``Native.BATCH_NORM_EPSILON`` -> "batch-norm-epsilon")."""
+    if isinstance(value, Enum):
+        return value.name.lower().replace("_", "-")
     if isinstance(value, float) and not math.isfinite(value):
         return "nan" if value != value else ("inf" if value > 0 else "-inf")
     if isinstance(value, dict):

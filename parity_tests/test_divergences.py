@@ -1,9 +1,12 @@
 """``nnparity divergences``: each native default opens a gap, and its aligned setting closes it."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from nnparity import registry
+from nnparity.cli import main
 from nnparity.divergences import catalog, measure
 
 
@@ -41,3 +44,12 @@ def test_every_topic_names_its_sides_settings_and_fix():
     for t in catalog():
         assert all(side in registry.names() for side in t.sides), t.key
         assert t.native and all(t.defaults) and t.aligned
+
+
+def test_command_writes_the_topics_json(tmp_path):
+    """The command end to end, JSON included: the native aspects are written by name."""
+    out = tmp_path / "divergences.json"
+    assert main(["divergences", "--topic", "batch-norm-epsilon", "--steps", "2", "--json", str(out)]) == 0
+    (topic,) = json.loads(out.read_text())["topics"]
+    assert topic["native"] == ["batch-norm-epsilon"]
+    assert topic["native_gap"]["stepK"] > 1e-3 > 1e-12 > topic["aligned_gap"]["stepK"]
