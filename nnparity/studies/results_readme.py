@@ -16,6 +16,7 @@ versions, seeds, machine, date and wall time per framework. Each section gives t
 time, then each framework's own training seconds: frameworks train concurrently (one process each),
 so these can add up to more than the wall time. Rerun a study with the command in its section.
 """
+MAX_RESULTS_BYTES = 64 << 20  # a study's results.json is kilobytes to a few hundred; an --out folder may hold anything
 
 
 def render(results_dir: Path) -> str:
@@ -41,8 +42,10 @@ def render(results_dir: Path) -> str:
 def _read(path: Path) -> tuple[dict, list[str]]:
     """A study's results and what is wrong with them (an --out folder may hold anything)."""
     try:
+        if path.stat().st_size > MAX_RESULTS_BYTES:
+            return {}, [f"{path.stat().st_size:,} bytes, far more than a study writes"]
         data = strict_json.loads(path.read_bytes())
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError) as exc:
         return {}, [f"not readable JSON: {str(exc)[:120]}"]
     if not isinstance(data, dict):
         return {}, ["not a JSON object"]
