@@ -72,3 +72,20 @@ def test_a_quick_reproduction_gives_identical_numbers_twice(study, quick_runs):
 def test_reproduce_rejects_an_unknown_study():
     proc = subprocess.run([sys.executable, "-m", "nnparity.cli", "reproduce", "cifar"], capture_output=True, text=True)
     assert proc.returncode == 2 and "unknown study; known: fashion-mnist" in proc.stderr
+
+
+def test_results_readme_names_an_unreadable_study_file_instead_of_failing(tmp_path, monkeypatch):
+    """An --out folder may hold anything: a study file that is not JSON, nested past the bound, or too large is
+    named in results/README.md with the command that rewrites it, and every other study is still shown."""
+    from nnparity.studies import results_readme
+
+    names = list(STUDIES)
+    bad = {names[0]: b"{not json", names[1]: b"[" * 500, names[2]: b"{}" + b" " * 4096}
+    for name, content in bad.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_bytes(content)
+    monkeypatch.setattr(results_readme, "MAX_RESULTS_BYTES", 1024)
+    text = results_readme.render(tmp_path)
+    assert "not readable JSON" in text and "nested more than" in text and "far more than a study writes" in text
+    for name in bad:
+        assert f"rerun `nnparity reproduce {name}`" in text

@@ -42,10 +42,11 @@ def render(results_dir: Path) -> str:
 def _read(path: Path) -> tuple[dict, list[str]]:
     """A study's results and what is wrong with them (an --out folder may hold anything)."""
     try:
-        if path.stat().st_size > MAX_RESULTS_BYTES:
-            return {}, [f"{path.stat().st_size:,} bytes, far more than a study writes"]
+        size = path.stat().st_size
+        if size > MAX_RESULTS_BYTES:
+            return {}, [f"{size:,} bytes, far more than a study writes"]
         data = strict_json.loads(path.read_bytes())
-    except (OSError, ValueError, UnicodeDecodeError, RecursionError) as exc:
+    except (OSError, ValueError, UnicodeDecodeError) as exc:  # strict_json bounds the nesting
         return {}, [f"not readable JSON: {str(exc)[:120]}"]
     if not isinstance(data, dict):
         return {}, ["not a JSON object"]
