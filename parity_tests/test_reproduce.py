@@ -89,3 +89,4 @@ def test_results_readme_names_an_unreadable_study_file_instead_of_failing(tmp_pa
     assert "not readable JSON" in text and "nested more than" in text and "far more than a study writes" in text
     for name in bad:
         assert f"rerun `nnparity reproduce {name}`" in text
+    assert all(STUDIES[name].TITLE in text for name in names)  # the rest of the file is still written
