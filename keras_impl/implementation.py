@@ -116,6 +116,15 @@ class KerasImplementation:
         return None
 
     def supports(self, spec) -> str | None:
+        clip = spec.optimizer.clip
+        if clip is not None and clip.epsilon:
+            return (f"{clip.rule} with clip_epsilon = {clip.epsilon:g}: Keras's clipnorm and global_clipnorm put no epsilon "
+                    "in the norm (torch's clip_grad_norm_ adds 1e-6); use clip_epsilon = 0")
+        if clip is not None and clip.rule != "clipvalue" and self.backend == "torch" and spec.dtype == "float64":
+            return (f"{clip.rule} in float64 on the torch backend: Keras computes the clipping factor through "
+                    "ops.maximum/ops.minimum, whose result type it forces to float32 on every backend but TensorFlow "
+                    "(keras/src/backend/common/dtypes.py, BIT64_TO_BIT32_DTYPE), so the clipped gradient is rounded to "
+                    "float32 (measured: 1e-9 to 6e-9 relative in one step)")
         return None
 
     def devices(self) -> list[str]:
@@ -160,7 +169,7 @@ class KerasImplementation:
         with keras.device(_device(device)):
             key, (built, grad_fn, outputs_fn, loss_fn) = self._model(spec, weights, dtype, native)
             h = KerasHandle(spec, built, grad_fn, outputs_fn, None, device, key, self._generation[key], native, loss_fn=loss_fn)
-            h.optimizer = optimizers.make_native(spec.optimizer.name, spec.optimizer.params, dtype, native)
+            h.optimizer = optimizers.make_native(spec.optimizer.name, spec.optimizer.params, dtype, native, spec.optimizer.clip)
         return h
 
     def _live(self, h: KerasHandle) -> None:
@@ -174,7 +183,8 @@ class KerasImplementation:
 
         key = (*h.key, json.dumps(S.to_dict(h.spec)["optimizer"], sort_keys=True))
         if key not in self._jax_updates or Native.INIT_DEFAULTS in h.native:
-            template = optimizers.make_native(h.spec.optimizer.name, h.spec.optimizer.params, h.key[1], h.native)
+            template = optimizers.make_native(h.spec.optimizer.name, h.spec.optimizer.params, h.key[1], h.native,
+                                              h.spec.optimizer.clip)
             template.build(h.model.trainable_variables)
             self._jax_updates[key] = jax.jit(template.stateless_apply)
         return self._jax_updates[key]
@@ -217,7 +227,11 @@ class KerasImplementation:
 
     def step(self, h, x, y, masks=None):
         self._live(h)
-        with keras.device(_device(h.device)):
+        # Under floatx = the model's dtype, as fit() runs: Keras's clipping forms its constants (``1.0 / clipnorm``,
+        # ``clipvalue``) as Python floats, which the torch backend converts to floatx tensors (float32 by
+        # default), rounding a float64 model's clipped gradient to float32 (measured: 3e-9 from the reference).
+        dtype = keras.backend.standardize_dtype(h.built.weights[0].dtype)
+        with keras.device(_device(h.device)), optimizers.floatx(dtype):
             _, grads, new_state = self._grads(h, x, y, masks)
             variables = h.model.trainable_variables
             ordered = [None] * len(variables)  # the model's order, as the optimizer is built on it

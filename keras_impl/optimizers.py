@@ -62,8 +62,8 @@ class TorchEpsAdam(_TorchEps):
 
     slots = ("momentum", "velocity")
 
-    def __init__(self, learning_rate, beta_1, beta_2, epsilon, weight_decay=None):
-        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, name="torch_eps_adam")
+    def __init__(self, learning_rate, beta_1, beta_2, epsilon, weight_decay=None, **clip):
+        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, name="torch_eps_adam", **clip)
         self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
 
     def update_step(self, gradient, variable, learning_rate):
@@ -86,8 +86,8 @@ class TorchEpsRMSprop(_TorchEps):
 
     slots = ("velocity", "average_gradient", "momentum")
 
-    def __init__(self, learning_rate, rho, epsilon, centered, momentum):
-        super().__init__(learning_rate=learning_rate, name="torch_eps_rmsprop")
+    def __init__(self, learning_rate, rho, epsilon, centered, momentum, **clip):
+        super().__init__(learning_rate=learning_rate, name="torch_eps_rmsprop", **clip)
         self.rho, self.epsilon, self.centered, self.momentum = rho, epsilon, centered, momentum
 
     def update_step(self, gradient, variable, learning_rate):
@@ -116,8 +116,8 @@ class TorchEpsAdagrad(_TorchEps):
 
     slots = ("accumulator",)
 
-    def __init__(self, learning_rate, initial_accumulator, epsilon):
-        super().__init__(learning_rate=learning_rate, name="torch_eps_adagrad")
+    def __init__(self, learning_rate, initial_accumulator, epsilon, **clip):
+        super().__init__(learning_rate=learning_rate, name="torch_eps_adagrad", **clip)
         self.initial_accumulator, self.epsilon = initial_accumulator, epsilon
 
     def build(self, var_list):
@@ -135,66 +135,77 @@ class TorchEpsAdagrad(_TorchEps):
         self.assign_sub(variable, ops.divide(ops.multiply(g, lr), ops.add(ops.sqrt(acc), _const(self.epsilon, variable))))
 
 
-def _sgd(h):
-    return keras.optimizers.SGD(learning_rate=h["learning_rate"])
+def _sgd(h, **clip):
+    return keras.optimizers.SGD(learning_rate=h["learning_rate"], **clip)
 
 
 def _momentum(nesterov: bool):
-    return lambda h: keras.optimizers.SGD(learning_rate=h["learning_rate"], momentum=h["momentum"], nesterov=nesterov)
+    return lambda h, **clip: keras.optimizers.SGD(learning_rate=h["learning_rate"], momentum=h["momentum"], nesterov=nesterov,
+                                                  **clip)
 
 
-def _adagrad(h):
+def _adagrad(h, **clip):
     if h["eps_mode"] == "torch":
-        return TorchEpsAdagrad(h["learning_rate"], h["initial_accumulator"], h["epsilon"])
+        return TorchEpsAdagrad(h["learning_rate"], h["initial_accumulator"], h["epsilon"], **clip)
     return keras.optimizers.Adagrad(learning_rate=h["learning_rate"], initial_accumulator_value=h["initial_accumulator"],
-                                    epsilon=h["epsilon"])
+                                    epsilon=h["epsilon"], **clip)
 
 
-def _rmsprop(h):
+def _rmsprop(h, **clip):
     if h["eps_mode"] == "torch":
-        return TorchEpsRMSprop(h["learning_rate"], h["rho"], h["epsilon"], h["centered"], h["momentum"])
+        return TorchEpsRMSprop(h["learning_rate"], h["rho"], h["epsilon"], h["centered"], h["momentum"], **clip)
     return keras.optimizers.RMSprop(learning_rate=h["learning_rate"], rho=h["rho"], momentum=h["momentum"], epsilon=h["epsilon"],
-                                    centered=h["centered"])
+                                    centered=h["centered"], **clip)
 
 
 def _adam(decoupled: bool):
-    def make_adam(h):
+    def make_adam(h, **clip):
         decay = {"weight_decay": h["weight_decay"]} if decoupled else {}
         if h["eps_mode"] == "torch":
-            return TorchEpsAdam(h["learning_rate"], h["beta_1"], h["beta_2"], h["epsilon"], **decay)
+            return TorchEpsAdam(h["learning_rate"], h["beta_1"], h["beta_2"], h["epsilon"], **decay, **clip)
         cls = keras.optimizers.AdamW if decoupled else keras.optimizers.Adam
-        return cls(learning_rate=h["learning_rate"], beta_1=h["beta_1"], beta_2=h["beta_2"], epsilon=h["epsilon"], **decay)
+        return cls(learning_rate=h["learning_rate"], beta_1=h["beta_1"], beta_2=h["beta_2"], epsilon=h["epsilon"], **decay, **clip)
     return make_adam
 
 
-# name -> hyperparameters -> the optimizer: Keras's own wherever it expresses the convention
+def clip_arguments(clip, dtype: str) -> dict:
+    """The spec's clipping as the optimizer's own argument (``clipnorm``, ``global_clipnorm`` or ``clipvalue``, the
+    spec's rule names). Keras has no epsilon in its norms (``supports`` declines ``clip_epsilon`` > 0)."""
+    if clip is None:
+        return {}
+    return {clip.rule: float(clip.threshold)}
+
+
+# name -> (hyperparameters, clipping arguments) -> the optimizer: Keras's own wherever it expresses the convention
 OPTIMIZERS = {"sgd": _sgd, "momentum": _momentum(False), "nesterov": _momentum(True), "adagrad": _adagrad,
               "rmsprop": _rmsprop, "adam": _adam(False), "adamw": _adam(True)}
 
 
-def make(name: str, h: dict, dtype: str) -> keras.optimizers.Optimizer:
+def make(name: str, h: dict, dtype: str, clip=None) -> keras.optimizers.Optimizer:
     """The optimizer for ``spec.optimizer``, built under ``floatx = dtype`` with hyperparameters that convert exactly."""
     num = (lambda v: np.float64(v)) if dtype == "float64" else float
     h = {k: num(v) if isinstance(v, float) else v for k, v in h.items()}
     with floatx(dtype):
-        return OPTIMIZERS[name](h)
+        return OPTIMIZERS[name](h, **clip_arguments(clip, dtype))
 
 
-def make_native(name: str, h: dict, dtype: str, native: frozenset) -> keras.optimizers.Optimizer:
+def make_native(name: str, h: dict, dtype: str, native: frozenset, clip=None) -> keras.optimizers.Optimizer:
     """Native mode: the optimizer as a user porting a model writes it (``reference/native.py``).
     Every aspect but ``FLOAT64_STOCK`` keeps the float64 care of ``make``, so a topic measures one thing."""
     from reference.native import LR_DECAY, WEIGHT_DECAY, Native
 
     aspects = {Native.OPTIMIZER_DEFAULTS, Native.SGD_DEFAULT_LR, Native.WEIGHT_DECAY, Native.LR_SCHEDULE, Native.FLOAT64_STOCK}
     if not native & aspects:
-        return make(name, h, dtype)
+        return make(name, h, dtype, clip)
     stock = Native.FLOAT64_STOCK in native
     if not stock and dtype == "float64":
         h = {k: np.float64(v) if isinstance(v, float) else v for k, v in h.items()}
     with nullcontext() if stock else floatx(dtype):
         if Native.SGD_DEFAULT_LR in native:
-            return keras.optimizers.get("sgd")  # the string the documents pass to compile(): SGD(0.01)
+            # the string the documents pass to compile(): SGD(0.01)
+            return keras.optimizers.SGD(**clip_arguments(clip, dtype)) if clip else keras.optimizers.get("sgd")
         kw = {"weight_decay": WEIGHT_DECAY} if Native.WEIGHT_DECAY in native else {}
+        kw.update(clip_arguments(clip, dtype))
         lr = h["learning_rate"]
         if Native.LR_SCHEDULE in native:
             lr = keras.optimizers.schedules.ExponentialDecay(lr, decay_steps=1, decay_rate=LR_DECAY)
@@ -219,4 +230,5 @@ def _stock(name: str, h: dict, **kw) -> keras.optimizers.Optimizer:
         return O.RMSprop(learning_rate=lr, rho=h["rho"], momentum=h["momentum"], epsilon=h["epsilon"], centered=h["centered"], **kw)
     if name == "adam":
         return O.Adam(learning_rate=lr, beta_1=h["beta_1"], beta_2=h["beta_2"], epsilon=h["epsilon"], **kw)
-    return O.AdamW(learning_rate=lr, weight_decay=h["weight_decay"], beta_1=h["beta_1"], beta_2=h["beta_2"], epsilon=h["epsilon"])
+    kw.pop("weight_decay", None)  # AdamW has its own
+    return O.AdamW(learning_rate=lr, weight_decay=h["weight_decay"], beta_1=h["beta_1"], beta_2=h["beta_2"], epsilon=h["epsilon"], **kw)

@@ -48,6 +48,17 @@ class Topic:
 _MOMENTUM = ("momentum", {"learning_rate": 0.05, "momentum": 0.9})
 
 
+def _clipped(rule: str) -> Callable[[], S.Spec]:
+    """The digits network with SGD clipped at 0.3: above the first layer's kernel norm (0.64 - 0.75 over the first 50
+    steps) and the second's (0.33 - 0.43), below both biases' (0.10 - 0.19), and below the global norm (0.74 - 0.86)."""
+    import dataclasses
+
+    def spec():
+        base = _digits()
+        return dataclasses.replace(base, optimizer=dataclasses.replace(base.optimizer, clip=S.Clip(rule, 0.3)))
+    return spec
+
+
 CATALOG: list[Topic] = [
     Topic("adam-epsilon", "Adam's epsilon: value and placement", ("torch", "keras-tensorflow"), (Native.OPTIMIZER_DEFAULTS,),
           ("Adam(lr): eps 1e-8 added to sqrt(v)/sqrt(1-b2^t)", "Adam(lr): epsilon-hat 1e-7 added to sqrt(v)"),
@@ -143,4 +154,17 @@ CATALOG: list[Topic] = [
           ("nn.Dropout(0.5): masks from torch's generator", "layers.Dropout(0.5): masks from Keras's seed generator"),
           "the same masks on both sides (nnparity gives each dropout layer its mask, drawn from the spec's seed and the step)",
           lambda: _digits(optimizer=_MOMENTUM, between=(S.Dropout(0.5),))),
+    Topic("clipnorm-per-tensor", "clipnorm: each tensor by its own norm (Keras) or one global norm (torch clip_grad_norm_)",
+          ("torch", "keras-tensorflow"), (Native.CLIP_GRAD_NORM,),
+          ("clip_grad_norm_(model.parameters(), 0.3): g * min(1, c / (norm(all g) + 1e-6))",
+           "SGD(clipnorm=0.3): each tensor g * c / max(norm(g), c)"),
+          "one rule on both sides: in torch clip_grad_norm_ on each parameter alone, its 1e-6 taken out through "
+          "clip_grads_with_norm_ (nnparity's torch adapter); or global_clipnorm in Keras where torch's global norm is meant",
+          _clipped("clipnorm"), native_sides=("torch",)),
+    Topic("clip-grad-norm-epsilon", "global norm clipping: torch's 1e-6 in the denominator", ("torch", "keras-tensorflow"),
+          (Native.CLIP_GRAD_NORM,),
+          ("clip_grad_norm_(model.parameters(), 0.3): c / (norm(g) + 1e-6)", "SGD(global_clipnorm=0.3): c / norm(g)"),
+          "the norm less 1e-6 passed to clip_grads_with_norm_ (torch), or clip_epsilon = 1e-6 declared and accepted as "
+          "a gap of 1e-6 / norm(g) (Keras has no epsilon to set)",
+          _clipped("global_clipnorm"), native_sides=("torch",)),
 ]

@@ -35,8 +35,8 @@ implementation written for dense layers alone keeps working unchanged):
     ``l2 * sum(t**2)`` for every tensor with an l2) and dC/dweight for every weight, canonical layout, in
     training mode. Changes nothing, state included.
 ``step(handle, x, y[, masks]) -> weights``
-    One optimizer step: the gradient of C at the current weights on (x, y), applied once by the handle's
-    optimizer (whose state carries over to the next step), and the state's training-mode update. Returns the
+    One optimizer step: the gradient of C at the current weights on (x, y), clipped as ``spec.optimizer.clip``
+    says (``reference/clipping.py``; ``None``: not clipped), applied once by the handle's optimizer (whose state carries over to the next step), and the state's training-mode update. Returns the
     new weights; ``state`` reads the new state.
 ``weights(handle) -> weights``
     The current weights, canonical.
@@ -56,7 +56,8 @@ implementation written for dense layers alone keeps working unchanged):
     it lacks, a dtype it does not compute in: ``spec.dtype`` is the run's; for a step check ``spec.optimizer``
     is the optimizer that check steps with). A declined cell is *unsupported*, with the reason: not an error,
     not a pass, and a run in which every cell was declined checked nothing and says so. An implementation
-    without ``supports`` is taken to implement dense layers only: a spec with other kinds is declined for it.
+    without ``supports`` is taken to implement dense layers only, without gradient clipping: a spec with other
+    kinds, or one whose ``spec.optimizer.clip`` is set, is declined for it.
 ``native_aspects`` *(optional, the built-in adapters)*
     The native-mode aspects (``reference/native.py``) it can run; a case with any of them passes them to
     ``build`` as ``native=frozenset(...)``.

@@ -70,7 +70,7 @@ class Network:
         self.state = W.cast(W.init_state(spec) if state is None else state, self.dtype)
         self.names, self.state_names = W.tensor_names(spec), W.state_names(spec)
         self.loss_fn = losses[spec.loss.name]
-        self.optimizer = make_optimizer(spec.optimizer.name, spec.optimizer.params)
+        self.optimizer = make_optimizer(spec.optimizer.name, spec.optimizer.params, spec.optimizer.clip)
         dense = Dense(activations)
         self.slots: list[Slot] = []
         width, p, s = spec.n_inputs, 0, 0

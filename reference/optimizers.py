@@ -20,7 +20,9 @@ import math
 
 import numpy as np
 
+from reference import clipping
 from reference.params import Param, choice, flag, number
+from reference.spec import Clip
 
 
 def _torch_eps(eps_mode: str) -> bool:
@@ -44,15 +46,22 @@ class Optimizer:
     ``apply(w, g, slot, s, s2)`` updates ``w`` in place; ``s`` and ``s2`` are scratch arrays of
     ``w``'s shape and dtype whose contents it may overwrite."""
 
-    def __init__(self, **hyper):
+    def __init__(self, clip: Clip | None = None, **hyper):
         self.hyper = hyper
+        self.clip = clip
         self.t = 0
         self.slots: list[dict[str, np.ndarray]] | None = None
         self._scratch: list[tuple[np.ndarray, np.ndarray]] | None = None
+        self._clipped: list[np.ndarray] | None = None
 
     def update(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
-        """Apply one step to ``params`` in place."""
+        """Apply one step to ``params`` in place: the gradients clipped first (``reference/clipping.py``), if the spec
+        clips, into buffers of their own, so the caller's gradients stay as they were."""
         self.begin(params)
+        if self.clip is not None:
+            if self._clipped is None or any(c.shape != g.shape or c.dtype != g.dtype for c, g in zip(self._clipped, grads)):
+                self._clipped = [np.empty_like(g) for g in grads]
+            grads = clipping.clip(self.clip, grads, self._clipped)
         for i, (p, g) in enumerate(zip(params, grads)):
             self.apply_one(i, p, g)
 
@@ -287,5 +296,5 @@ HYPERPARAMETERS: dict[str, dict[str, Param]] = {
 }
 
 
-def make_optimizer(name: str, hyper: dict) -> Optimizer:
-    return OPTIMIZERS[name](**hyper)
+def make_optimizer(name: str, hyper: dict, clip: Clip | None = None) -> Optimizer:
+    return OPTIMIZERS[name](clip=clip, **hyper)

@@ -112,9 +112,19 @@ class Loss:
 
 
 @dataclass(frozen=True)
+class Clip:
+    """Gradient clipping (``reference/clipping.py``): ``rule`` is clipnorm, global_clipnorm or clipvalue."""
+
+    rule: str
+    threshold: float
+    epsilon: float = 0.0  # in the norm's denominator: 0 in Keras, 1e-6 in torch's clip_grad_norm_
+
+
+@dataclass(frozen=True)
 class Optimizer:
     name: str
     params: dict = field(default_factory=dict)
+    clip: Clip | None = None
 
 
 @dataclass(frozen=True)
@@ -208,6 +218,14 @@ def _layer_dict(layer: AnyLayer) -> dict:
     return out
 
 
+def _optimizer_dict(opt: Optimizer) -> dict:
+    out = _named(opt.name, opt.params)
+    if opt.clip is not None:  # absent means no clipping (TOML has no null)
+        out[opt.clip.rule] = opt.clip.threshold
+        out["clip_epsilon"] = opt.clip.epsilon
+    return out
+
+
 def to_dict(spec: Spec) -> dict:
     """The canonical, fully explicit form: what ``dumps`` writes and ``from_dict`` reads."""
     layers = [_layer_dict(layer) for layer in spec.layers]
@@ -221,7 +239,7 @@ def to_dict(spec: Spec) -> dict:
         "source": {"document": spec.source.document, "section": spec.source.section},
         "layers": layers,
         "loss": {"name": spec.loss.name, "reduction": spec.loss.reduction},
-        "optimizer": _named(spec.optimizer.name, spec.optimizer.params),
+        "optimizer": _optimizer_dict(spec.optimizer),
         "training": {
             "batch_size": t.batch_size,
             "epochs": t.epochs,

@@ -10,7 +10,7 @@ import math
 import re
 from typing import Any
 
-from reference import activations, datasets, initializers, layers, losses, optimizers
+from reference import activations, clipping, datasets, initializers, layers, losses, optimizers
 from reference.errors import SHOWN, SpecError, show
 from reference.params import resolve
 from reference.spec import (
@@ -18,6 +18,7 @@ from reference.spec import (
     Activation,
     AnyLayer,
     BatchNorm,
+    Clip,
     Dataset,
     Dropout,
     Initializer,
@@ -216,6 +217,35 @@ def _training(raw: Any, problems: list[str]) -> Training | None:
                     batch_size, epochs, shuffle, schedule_seed)
 
 
+def _clip(raw: Any, problems: list[str]) -> tuple[Any, Clip | None]:
+    """The optimizer table without its clipping fields, and the clipping they state (one rule at most)."""
+    if not isinstance(raw, dict):
+        return raw, None
+    fields = (*clipping.CLIP_RULES, "clip_epsilon")
+    given = [rule for rule in clipping.CLIP_RULES if rule in raw]
+    rest = {k: v for k, v in raw.items() if k not in fields and "clip" not in str(k)}
+    n_problems = len(problems)
+    for key in [k for k in raw if k not in fields and "clip" in str(k)]:
+        problems.append(f"optimizer.{str(key)[:60]}: unknown clipping field; known: {', '.join(fields)}")
+    if len(given) > 1:
+        problems.append(f"optimizer: {' and '.join(given)} are both set; state one clipping rule (Keras refuses more than "
+                        "one too)")
+    for rule in given:
+        c = raw[rule]
+        if not _kind_ok(c, "number") or c <= 0:
+            problems.append(f"optimizer.{rule}: got {show(c)}; expected a number > 0 (leave it out for no clipping)")
+    eps = raw.get("clip_epsilon", 0.0)
+    if not _kind_ok(eps, "number") or eps < 0:
+        problems.append(f"optimizer.clip_epsilon: got {show(eps)}; expected a number >= 0 (0: Keras's rule, 1e-6: torch's "
+                        "clip_grad_norm_)")
+    elif eps and not any(rule in clipping.NORM_RULES for rule in given):
+        problems.append(f"optimizer.clip_epsilon: got {eps}; it is the norm's epsilon, so it needs clipnorm or global_clipnorm"
+                        + (f", not {given[0]}" if given else ""))
+    if len(problems) > n_problems or not given:
+        return rest, None
+    return rest, Clip(given[0], float(raw[given[0]]), float(eps))
+
+
 def _check_output(spec: Spec, problems: list[str]) -> None:
     """The output layer, the loss and the dataset's targets must fit together."""
     last, where = spec.layers[-1], f"layers[{len(spec.layers) - 1}]"  # a dense layer (_structure)
@@ -286,8 +316,10 @@ def parse(d: Any, source: str) -> Spec:
         problems.append(f"loss.reduction: got {show(reduction)}; expected one of {', '.join(losses.REDUCTIONS)}")
     lt.close()
 
-    opt_name, opt_params = t.named("optimizer", optimizers.OPTIMIZERS, {}, optimizers.HYPERPARAMETERS, "optimizer",
-                                   allow_string=False)
+    raw_optimizer, clip = _clip(t.raw.get("optimizer", _MISSING), problems)
+    opt_name, opt_params = _Table({"optimizer": raw_optimizer} if raw_optimizer is not _MISSING else {}, "", problems).named(
+        "optimizer", optimizers.OPTIMIZERS, {}, optimizers.HYPERPARAMETERS, "optimizer", allow_string=False)
+    t.used.add("optimizer")
     training = _training(t.raw.get("training"), problems)
     t.used.add("training")
     t.close()
@@ -295,7 +327,7 @@ def parse(d: Any, source: str) -> Spec:
     if problems:
         raise SpecError(source, problems)
     spec = Spec(name, description, src, seed, dtype, tuple(shape), tuple(spec_layers),
-                Loss(loss_name, reduction), Optimizer(opt_name, opt_params), training)
+                Loss(loss_name, reduction), Optimizer(opt_name, opt_params, clip), training)
     ds = training.dataset
     expected = datasets.input_dim(ds.name, ds.params)
     if spec.n_inputs != expected:

@@ -27,6 +27,7 @@ class TorchHandle:
     device: str
     native: frozenset = frozenset()
     scheduler: object = None  # native LR_SCHEDULE only
+    params: list = None  # the model's parameters, in the optimizer's order (what clipping clips)
 
 
 def _precision_guard(device: str) -> None:
@@ -56,8 +57,9 @@ class TorchImplementation:
             raise RuntimeError("CUDA is not available to torch here")
         _precision_guard(device)
         m = model.build(spec, weights, dtype, device, native)
-        opt = optimizers.make_native(spec.optimizer.name, spec.optimizer.params, model.parameters(m), native)
-        h = TorchHandle(spec, m, opt, model.DTYPES[dtype], device, frozenset(native))
+        params = list(model.parameters(m))
+        opt = optimizers.make_native(spec.optimizer.name, spec.optimizer.params, params, native)
+        h = TorchHandle(spec, m, opt, model.DTYPES[dtype], device, frozenset(native), params=params)
         if Native.LR_SCHEDULE in native:
             h.scheduler = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=LR_DECAY)
         return h
@@ -117,10 +119,19 @@ class TorchImplementation:
     def step(self, h, x, y, masks=None):
         h.optimizer.zero_grad(set_to_none=False)
         self._loss_on(h, self._tensor(h, x), self._tensor(h, y), self._masks(h, masks)).backward()
+        self.clip_gradients(h)
         h.optimizer.step()
         if h.scheduler is not None:
             h.scheduler.step()
         return model.canonical(h.model)
+
+    def clip_gradients(self, h: TorchHandle) -> None:
+        """The spec's gradient clipping, between ``backward()`` and ``optimizer.step()`` (``optimizers.clip_gradients``)."""
+        clip = h.spec.optimizer.clip
+        if Native.CLIP_GRAD_NORM in h.native and clip is not None and clip.rule != "clipvalue":
+            torch.nn.utils.clip_grad_norm_(h.params, clip.threshold)
+            return
+        optimizers.clip_gradients(clip, h.params)
 
     def weights(self, h):
         return model.canonical(h.model)
@@ -135,6 +146,7 @@ class TorchImplementation:
             i = torch.from_numpy(np.asarray(idx)).to(h.device)
             h.optimizer.zero_grad(set_to_none=False)
             self._loss_on(h, xt[i], yt[i]).backward()
+            self.clip_gradients(h)
             h.optimizer.step()
             if h.scheduler is not None:
                 h.scheduler.step()

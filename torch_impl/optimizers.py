@@ -148,3 +148,32 @@ def make_native(name: str, h: dict, params, native: frozenset) -> torch.optim.Op
     cls = {"sgd": torch.optim.SGD, "adagrad": torch.optim.Adagrad, "rmsprop": torch.optim.RMSprop,
            "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[name]
     return cls(params, lr=lr, **extra)
+
+
+# torch's clip_grad_norm_ divides by the norm plus this constant, fixed in its source (clip_grad.py)
+TORCH_CLIP_EPSILON = 1e-6
+
+
+def clip_gradients(clip, params: list[torch.Tensor]) -> None:
+    r"""The spec's clipping (``reference/clipping.py``) of ``params``' ``.grad``, with torch's own functions, between
+    ``backward()`` and ``optimizer.step()`` as torch users place it.
+
+    ``global_clipnorm`` is ``clip_grad_norm_`` over every parameter; ``clipnorm`` (Keras's per-tensor rule, which
+    torch has no single call for) is ``clip_grad_norm_`` on each parameter alone; ``clipvalue`` is
+    ``clip_grad_value_``. ``clip_grad_norm_`` scales by :math:`\min(1, c / (n + 10^{-6}))`; for another
+    epsilon the norm goes to ``clip_grads_with_norm_`` less :math:`10^{-6} - \epsilon`, so torch's own scaling
+    divides by :math:`n + \epsilon` (one rounding of :math:`n` away).
+    """
+    if clip is None:
+        return
+    u = torch.nn.utils
+    if clip.rule == "clipvalue":
+        u.clip_grad_value_(params, clip.threshold)
+        return
+    groups = [params] if clip.rule == "global_clipnorm" else [[p] for p in params]
+    for group in groups:
+        if clip.epsilon == TORCH_CLIP_EPSILON:
+            u.clip_grad_norm_(group, clip.threshold)
+        else:
+            norm = u.get_total_norm([p.grad for p in group])
+            u.clip_grads_with_norm_(group, clip.threshold, norm + (clip.epsilon - TORCH_CLIP_EPSILON))

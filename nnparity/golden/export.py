@@ -42,8 +42,10 @@ def export_case(ls: LabelledSpec, dtype: str, directory: Path, steps: int) -> st
         tol, tols = judge.tolerance(check)
         entry = {"tolerance": tol, "expected": None if check == "weights" else c.golden_file}
         if isinstance(c, Step):
-            opt = optimizer_spec(c.key)
+            opt = optimizer_spec(c.key, case)
             entry["optimizer"] = {"name": opt.name, "params": opt.params}
+            if opt.clip is not None:
+                entry["optimizer"]["clip"] = {"rule": opt.clip.rule, "threshold": opt.clip.threshold, "epsilon": opt.clip.epsilon}
             # The reference's own steps, end to end, for readers that compare updates directly.
             _save(folder, c.golden_file, collect(ref, judge.ref_case, check))
         elif c.shares is None and check != "weights":

@@ -205,7 +205,7 @@ def _ones_in_span(judge: Judge, layer: int) -> bool:
 
 def _steps(judge: Judge, check: str, out: dict, tol) -> list[str]:
     tol = tol if not isinstance(tol, list) else max(tol)
-    opt = optimizer_spec(check[5:])
+    opt = optimizer_spec(check[5:], judge.case)
     names, n = judge.case.names, len(judge.case.names)
     steps = sum(1 for s in range(STEP_COUNT) if all(K.at_step(s, K.weight(m)) in out and K.at_step(s, K.grad(m)) in out for m in names))
     if steps == 0:
@@ -232,11 +232,11 @@ def _steps(judge: Judge, check: str, out: dict, tol) -> list[str]:
             before = weights[s]
         return worst
 
-    correct = O.replay(O.UpdateMistake("correct", "", lambda: make_optimizer(opt.name, opt.params)), start, grads, weights)
+    correct = O.replay(O.UpdateMistake("correct", "", lambda: make_optimizer(opt.name, opt.params, opt.clip)), start, grads, weights)
     if error(correct) <= tol:
         return []  # the updates follow from the implementation's own gradients: the rule is not the problem
     hints = []
-    for m in O.update_mistakes(opt.name, opt.params, judge.case.dtype):
+    for m in O.update_mistakes(opt.name, opt.params, judge.case.dtype, opt.clip):
         try:
             with np.errstate(all="ignore"):
                 expected = O.replay(m, start, grads, weights, layerwise)
@@ -261,7 +261,7 @@ def _trajectory(judge: Judge, out: dict, tols: list[float], earlier: dict) -> li
         hints.append("the gradients differ already (the grads check fails): the trajectory inherits that")
         return hints
     opt = judge.case.spec.optimizer
-    for m in O.update_mistakes(opt.name, opt.params, judge.case.dtype):
+    for m in O.update_mistakes(opt.name, opt.params, judge.case.dtype, opt.clip):
         with np.errstate(all="ignore"):  # a mistaken trajectory may diverge: then it explains nothing
             predicted = _cached(judge, ("trajectory-mistake", m.key),
                                 lambda m=m: collect(O.trainer_factory(m), judge.ref_case, "trajectory"))

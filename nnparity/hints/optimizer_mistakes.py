@@ -7,9 +7,13 @@ count off by one, the momentum's sign, momentum for Nesterov and back, torch-sty
 running maximum, coupled or missing weight decay, the other centering, state dropped after the first
 step, hyperparameters or the learning rate rounded through float32, a stale gradient (the previous
 step's), and the weights of each layer updated before the backward pass has reached the layer below.
+Under clipping (``reference/clipping.py``), every one of them clips as the spec says, and four more
+get the clipping itself wrong: none, the other norm (per tensor for global, global for per tensor: torch's
+``clip_grad_norm_`` written for Keras's ``clipnorm``), or the other epsilon (torch's 1e-6 or none).
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,6 +21,7 @@ import numpy as np
 
 from reference.network import Network
 from reference.optimizers import Adam, AdamW, Momentum, Optimizer, make_optimizer
+from reference.spec import Clip
 
 
 class _NoBiasCorrection(Adam):
@@ -92,6 +97,7 @@ class _ForgetsFirstState(Optimizer):
         self.inner = inner
 
     def update(self, params, grads):
+        self.inner.clip = self.clip
         self.inner.update(params, grads)
         if self.inner.t == 1:
             self.inner.slots = None
@@ -118,8 +124,52 @@ class UpdateMistake:
     layerwise: bool = False  # updates each layer as soon as backprop has its gradient
 
 
-def update_mistakes(name: str, params: dict, dtype: str) -> list[UpdateMistake]:
-    """The mistakes that can differ from the rule ``name`` with ``params`` (reference/optimizers.py)."""
+def update_mistakes(name: str, params: dict, dtype: str, clip: Clip | None = None) -> list[UpdateMistake]:
+    """The mistakes that can differ from the rule ``name`` with ``params`` and ``clip`` (reference/optimizers.py)."""
+    # The layerwise mistake updates a tensor before the others have gradients: no norm over them exists yet.
+    rule_mistakes = [dataclasses.replace(m, optimizer=_clipped(m.optimizer, clip)) for m in _rule_mistakes(name, params, dtype)
+                     if not (m.layerwise and clip is not None)]
+    return rule_mistakes + _clip_mistakes(name, params, clip)
+
+
+def _clipped(make: Callable[[], Optimizer], clip: Clip | None) -> Callable[[], Optimizer]:
+    def made():
+        optimizer = make()
+        optimizer.clip = clip
+        return optimizer
+    return made
+
+
+def _clip_mistakes(name: str, params: dict, clip: Clip | None) -> list[UpdateMistake]:
+    if clip is None:
+        return []
+    make = lambda c: (lambda: make_optimizer(name, params, c))
+    out = [UpdateMistake("clip-missing", f"no clipping: the update matches the unclipped gradient ({clip.rule} = "
+                         f"{clip.threshold:g} is not applied)", make(None))]
+    other = {"clipnorm": "global_clipnorm", "global_clipnorm": "clipnorm"}.get(clip.rule)
+    if other is None:
+        return out
+    eps = 1e-6 if clip.epsilon == 0 else 0.0
+    eps_text = lambda e: "torch clip_grad_norm_'s 1e-6" if e == 1e-6 else f"clip_epsilon = {e:g}"
+    out.append(UpdateMistake("clip-epsilon", f"the norm's epsilon: the update matches clip_epsilon = {eps:g} "
+                             f"({'torch clip_grad_norm_' if eps else 'Keras'}'s rule), not {clip.epsilon:g}",
+                             make(dataclasses.replace(clip, epsilon=eps))))
+    # The other norm, with the spec's epsilon or the other one: a Keras clipnorm ported as torch's clip_grad_norm_
+    # over all parameters changes both at once.
+    for e in (clip.epsilon, eps):
+        wrong = dataclasses.replace(clip, rule=other, epsilon=e)
+        if other == "global_clipnorm":
+            text = ("clipnorm applied to one global norm over all tensors (torch's clip_grad_norm_, or Keras's "
+                    "global_clipnorm), where clipnorm clips each tensor by its own norm (Keras's clipnorm)")
+        else:
+            text = ("each tensor clipped by its own norm (Keras's clipnorm), where global_clipnorm clips by one norm "
+                    "over all tensors (torch's clip_grad_norm_)")
+        out.append(UpdateMistake("clip-per-tensor" if other == "clipnorm" else "clip-global", f"{text}, with {eps_text(e)}",
+                                 make(wrong)))
+    return out
+
+
+def _rule_mistakes(name: str, params: dict, dtype: str) -> list[UpdateMistake]:
     make = lambda n=name, p=params: (lambda: make_optimizer(n, p))
     out = []
     if "eps_mode" in params:

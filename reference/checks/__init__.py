@@ -50,7 +50,7 @@ def spec_for(case: Case, check: str):
 
     spec = dataclasses.replace(case.spec, dtype=case.dtype)
     c = CHECKS[check]
-    return c.spec(spec) if isinstance(c, Step) else spec
+    return c.spec(spec, case) if isinstance(c, Step) else spec
 
 
 def collect(impl, case: Case, check: str) -> dict:

@@ -3,7 +3,8 @@
 A dense-only spec is asked exactly as before layer kinds existed (``forward(h, x)``, ``step(h, x, y)``), so
 an implementation written for dense networks keeps working unchanged. A spec with mode-dependent layers
 adds ``training=``; one with dropout adds ``masks=`` (``reference/masks.py``); one with state reads it back
-through ``state(h)``. An implementation without ``supports`` is taken to handle dense layers only.
+through ``state(h)``. An implementation without ``supports`` is taken to handle dense layers only, without
+gradient clipping.
 """
 from __future__ import annotations
 
@@ -33,6 +34,9 @@ def declined(impl, spec: S.Spec) -> str | None:
         if other:
             return (f"the spec has {', '.join(other)} layers and the implementation declares no supports(spec): "
                     "it is taken to implement dense layers only")
+        if spec.optimizer.clip is not None:
+            return (f"the spec clips gradients ({spec.optimizer.clip.rule}) and the implementation declares no "
+                    "supports(spec): it is taken to implement dense layers without clipping")
         return None
     why = supports(spec)
     return None if why is None else str(why)

@@ -47,6 +47,8 @@ class Nielsen:
                     "over the mini-batch (half_sse, reduction 'mean')")
         if spec.optimizer.name != "sgd":
             return f"optimizer {spec.optimizer.name}; network.py has plain SGD only"
+        if spec.optimizer.clip is not None:
+            return f"{spec.optimizer.clip.rule}: network.py does not clip gradients"
         return None
 
     def build(self, spec, weights, *, dtype, device):
