@@ -24,7 +24,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_impl import compiled, losses, optimizers
+from keras_impl import compiled, losses, optimizers, schedules
 from keras_impl import model as kmodel
 from reference import spec as S
 from reference.losses import LOSSES
@@ -49,6 +49,7 @@ class KerasHandle:
     fitted: bool = False  # train() compiled the model
     steps: int = 0  # step()s taken
     tf_apply: Any = None  # this handle's update as a tf.function (tensorflow, after EAGER_STEPS steps)
+    epochs: Any = None  # a per-epoch schedule's LearningRateScheduler (schedules.EpochSchedule)
 
     @property
     def model(self) -> keras.Model:
@@ -120,6 +121,14 @@ class KerasImplementation:
         if clip is not None and clip.epsilon:
             return (f"{clip.rule} with clip_epsilon = {clip.epsilon:g}: Keras's clipnorm and global_clipnorm put no epsilon "
                     "in the norm (torch's clip_grad_norm_ adds 1e-6); use clip_epsilon = 0")
+        opt = spec.optimizer
+        if opt.name == "rmsprop" and opt.params["momentum"] > 0 and opt.params["momentum_form"] == "torch":
+            return ("rmsprop with momentum_form = 'torch' (the rate outside the momentum buffer): Keras's RMSprop, and "
+                    "nnparity's torch-epsilon one after it, keep the rate inside")
+        if opt.schedule is not None and opt.schedule.name == "cosine_decay" and self.backend == "jax" and spec.dtype == "float64":
+            return ("cosine_decay in float64 on the jax backend: Keras's CosineDecay takes ops.cos, which on jax casts "
+                    "float64 to float32 (keras/src/backend/jax/numpy.py, cos: dtypes.result_type(x.dtype, float)), so "
+                    "the rate is a float32 one (measured: 1e-8 to 9e-8 relative)")
         if clip is not None and clip.rule != "clipvalue" and self.backend == "torch" and spec.dtype == "float64":
             return (f"{clip.rule} in float64 on the torch backend: Keras computes the clipping factor through "
                     "ops.maximum/ops.minimum, whose result type it forces to float32 on every backend but TensorFlow "
@@ -169,7 +178,10 @@ class KerasImplementation:
         with keras.device(_device(device)):
             key, (built, grad_fn, outputs_fn, loss_fn) = self._model(spec, weights, dtype, native)
             h = KerasHandle(spec, built, grad_fn, outputs_fn, None, device, key, self._generation[key], native, loss_fn=loss_fn)
-            h.optimizer = optimizers.make_native(spec.optimizer.name, spec.optimizer.params, dtype, native, spec.optimizer.clip)
+            h.optimizer = optimizers.make_native(spec.optimizer.name, spec.optimizer.params, dtype, native, spec.optimizer.clip,
+                                                 spec.optimizer.schedule)
+            if spec.optimizer.schedule is not None and spec.optimizer.schedule.per == "epoch":
+                h.epochs = schedules.EpochSchedule(spec.optimizer.schedule, dtype, built.model, h.optimizer)
         return h
 
     def _live(self, h: KerasHandle) -> None:
@@ -184,7 +196,7 @@ class KerasImplementation:
         key = (*h.key, json.dumps(S.to_dict(h.spec)["optimizer"], sort_keys=True))
         if key not in self._jax_updates or Native.INIT_DEFAULTS in h.native:
             template = optimizers.make_native(h.spec.optimizer.name, h.spec.optimizer.params, h.key[1], h.native,
-                                              h.spec.optimizer.clip)
+                                              h.spec.optimizer.clip, h.spec.optimizer.schedule)
             template.build(h.model.trainable_variables)
             self._jax_updates[key] = jax.jit(template.stateless_apply)
         return self._jax_updates[key]
@@ -264,6 +276,20 @@ class KerasImplementation:
         new_vars, h.jax_state = h.jax_apply(h.jax_state, grads, [v.value for v in variables])
         for v, value in zip(variables, new_vars):
             v.assign(value)
+
+    def end_epoch(self, h):
+        """A per-epoch schedule's next rate, set by Keras's ``LearningRateScheduler`` (``schedules.EpochSchedule``)."""
+        self._live(h)
+        if h.epochs is None:
+            return
+        # floatx = the model's dtype, as around step(): the callback assigns a Python float, which the torch backend
+        # converts through a floatx tensor (measured: a float64 rate rounded to float32, 1e-9 off after one epoch).
+        dtype = keras.backend.standardize_dtype(h.built.weights[0].dtype)
+        with keras.device(_device(h.device)), optimizers.floatx(dtype):
+            h.epochs.end_epoch()
+        if h.jax_state is not None:  # the compiled update carries the optimizer's variables, the rate among them
+            i = next(k for k, v in enumerate(h.optimizer.variables) if v is h.optimizer._learning_rate)
+            h.jax_state[i] = h.optimizer._learning_rate.value
 
     def weights(self, h):
         self._live(h)

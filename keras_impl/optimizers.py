@@ -135,13 +135,38 @@ class TorchEpsAdagrad(_TorchEps):
         self.assign_sub(variable, ops.divide(ops.multiply(g, lr), ops.add(ops.sqrt(acc), _const(self.epsilon, variable))))
 
 
+class TorchMomentum(_TorchEps):
+    r"""Momentum in torch's buffer form, the rate outside it: :math:`b \leftarrow \mu b + g`,
+    :math:`w \leftarrow w - \eta b` (Nesterov: :math:`w \leftarrow w - \eta (g + \mu b)`). Keras's SGD keeps the rate
+    inside its velocity (:math:`v \leftarrow \mu v - \eta g`): the same steps for a constant rate, different ones
+    under a schedule (``momentum_form = "torch"``)."""
+
+    slots = ("momentum",)
+
+    def __init__(self, learning_rate, momentum, nesterov, **clip):
+        super().__init__(learning_rate=learning_rate, name="torch_momentum", **clip)
+        self.momentum, self.nesterov = momentum, nesterov
+
+    def update_step(self, gradient, variable, learning_rate):
+        dt = variable.dtype
+        lr, g = ops.cast(learning_rate, dt), ops.cast(gradient, dt)
+        mu = _const(self.momentum, variable)
+        b = self.slot("momentum", variable)
+        self.assign(b, ops.add(ops.multiply(b, mu), g))
+        step = ops.add(g, ops.multiply(b, mu)) if self.nesterov else b
+        self.assign_sub(variable, ops.multiply(step, lr))
+
+
 def _sgd(h, **clip):
     return keras.optimizers.SGD(learning_rate=h["learning_rate"], **clip)
 
 
 def _momentum(nesterov: bool):
-    return lambda h, **clip: keras.optimizers.SGD(learning_rate=h["learning_rate"], momentum=h["momentum"], nesterov=nesterov,
-                                                  **clip)
+    def make_momentum(h, **clip):
+        if h["momentum_form"] == "torch":
+            return TorchMomentum(h["learning_rate"], h["momentum"], nesterov, **clip)
+        return keras.optimizers.SGD(learning_rate=h["learning_rate"], momentum=h["momentum"], nesterov=nesterov, **clip)
+    return make_momentum
 
 
 def _adagrad(h, **clip):
@@ -181,22 +206,27 @@ OPTIMIZERS = {"sgd": _sgd, "momentum": _momentum(False), "nesterov": _momentum(T
               "rmsprop": _rmsprop, "adam": _adam(False), "adamw": _adam(True)}
 
 
-def make(name: str, h: dict, dtype: str, clip=None) -> keras.optimizers.Optimizer:
-    """The optimizer for ``spec.optimizer``, built under ``floatx = dtype`` with hyperparameters that convert exactly."""
+def make(name: str, h: dict, dtype: str, clip=None, schedule=None) -> keras.optimizers.Optimizer:
+    """The optimizer for ``spec.optimizer``, built under ``floatx = dtype`` with hyperparameters that convert exactly;
+    a per-step ``schedule`` as its learning rate (a per-epoch one is the handle's callback: ``schedules.py``)."""
+    from keras_impl import schedules
+
     num = (lambda v: np.float64(v)) if dtype == "float64" else float
     h = {k: num(v) if isinstance(v, float) else v for k, v in h.items()}
     with floatx(dtype):
+        if schedule is not None and schedule.per == "step":
+            h["learning_rate"] = schedules.make(schedule, dtype)
         return OPTIMIZERS[name](h, **clip_arguments(clip, dtype))
 
 
-def make_native(name: str, h: dict, dtype: str, native: frozenset, clip=None) -> keras.optimizers.Optimizer:
+def make_native(name: str, h: dict, dtype: str, native: frozenset, clip=None, schedule=None) -> keras.optimizers.Optimizer:
     """Native mode: the optimizer as a user porting a model writes it (``reference/native.py``).
     Every aspect but ``FLOAT64_STOCK`` keeps the float64 care of ``make``, so a topic measures one thing."""
     from reference.native import LR_DECAY, WEIGHT_DECAY, Native
 
     aspects = {Native.OPTIMIZER_DEFAULTS, Native.SGD_DEFAULT_LR, Native.WEIGHT_DECAY, Native.LR_SCHEDULE, Native.FLOAT64_STOCK}
     if not native & aspects:
-        return make(name, h, dtype, clip)
+        return make(name, h, dtype, clip, schedule)
     stock = Native.FLOAT64_STOCK in native
     if not stock and dtype == "float64":
         h = {k: np.float64(v) if isinstance(v, float) else v for k, v in h.items()}

@@ -48,6 +48,16 @@ class Topic:
 _MOMENTUM = ("momentum", {"learning_rate": 0.05, "momentum": 0.9})
 
 
+def _scheduled() -> S.Spec:
+    """The digits network with SGD at a rate halving every 8 steps: one epoch of the 256-row pool at batch 32."""
+    import dataclasses
+
+    base = _digits()
+    schedule = S.Schedule("exponential_decay", {"initial_learning_rate": 0.05, "decay_steps": 8, "decay_rate": 0.5,
+                                                "staircase": False, "per": "step"})
+    return S.validate(dataclasses.replace(base, optimizer=dataclasses.replace(base.optimizer, schedule=schedule)))
+
+
 def _clipped(rule: str) -> Callable[[], S.Spec]:
     """The digits network with SGD clipped at 0.3: above the first layer's kernel norm (0.64 - 0.75 over the first 50
     steps) and the second's (0.33 - 0.43), below both biases' (0.10 - 0.19), and below the global norm (0.74 - 0.86)."""
@@ -154,6 +164,13 @@ CATALOG: list[Topic] = [
           ("nn.Dropout(0.5): masks from torch's generator", "layers.Dropout(0.5): masks from Keras's seed generator"),
           "the same masks on both sides (nnparity gives each dropout layer its mask, drawn from the spec's seed and the step)",
           lambda: _digits(optimizer=_MOMENTUM, between=(S.Dropout(0.5),))),
+    Topic("schedule-per-epoch", "a Keras schedule advances every step; a torch scheduler when step() is called, usually per epoch",
+          ("torch", "keras-tensorflow"), (Native.SCHEDULE_PER_EPOCH,),
+          ("ExponentialLR(gamma=0.5), scheduler.step() once per epoch (8 steps): the rate halves at each epoch's end",
+           "SGD(ExponentialDecay(0.05, decay_steps=8, decay_rate=0.5)): the rate falls every step, halving over 8"),
+          "one schedule on both sides: ExponentialLR(gamma=0.5 ** (1/8)) stepped after every optimizer.step() (or "
+          "staircase=True in Keras, for torch's per-epoch halving)",
+          _scheduled, native_sides=("torch",)),
     Topic("clipnorm-per-tensor", "clipnorm: each tensor by its own norm (Keras) or one global norm (torch clip_grad_norm_)",
           ("torch", "keras-tensorflow"), (Native.CLIP_GRAD_NORM,),
           ("clip_grad_norm_(model.parameters(), 0.3): g * min(1, c / (norm(all g) + 1e-6))",

@@ -1,4 +1,5 @@
-"""Every built-in adapter covers every reference layer kind, activation, loss and optimizer — or declines it
+"""Every built-in adapter covers every reference layer kind, activation, loss, optimizer and learning-rate schedule
+— or declines it
 through ``supports()`` — so a gap is a failing test here, not an ERROR cell found later in the matrix.
 
 "Covers" means a builder in the adapter's name -> builder table and, for a kind, a layout that maps
@@ -18,6 +19,7 @@ from reference.activations import ACTIVATIONS
 from reference.layers import KINDS
 from reference.losses import LOSSES
 from reference.optimizers import OPTIMIZERS
+from reference.schedules import SCHEDULES
 
 BASE = "coverage_layer_kinds"  # a spec with every kind in it, which each variant below changes in one place
 EXAMPLE = {
@@ -26,7 +28,14 @@ EXAMPLE = {
     "dropout": S.Dropout(0.5),
     "layer_norm": S.LayerNorm(),
 }
-SINGULAR = {"kinds": "kind", "activations": "activation", "losses": "loss", "optimizers": "optimizer"}
+SCHEDULE_EXAMPLE = {
+    "exponential_decay": {"initial_learning_rate": 0.1, "decay_steps": 2, "decay_rate": 0.5},
+    "inverse_time_decay": {"initial_learning_rate": 0.1, "decay_steps": 2, "decay_rate": 0.5},
+    "piecewise_constant": {"boundaries": [2], "values": [0.1, 0.01]},
+    "cosine_decay": {"initial_learning_rate": 0.1, "decay_steps": 4},
+}
+SINGULAR = {"kinds": "kind", "activations": "activation", "losses": "loss", "optimizers": "optimizer",
+            "schedules": "schedule"}
 
 
 def _variant(what: str, name: str) -> S.Spec:
@@ -41,13 +50,18 @@ def _variant(what: str, name: str) -> S.Spec:
         return dataclasses.replace(spec, layers=tuple(layers))
     if what == "losses":
         return dataclasses.replace(spec, loss=S.Loss(name))
+    if what == "schedules":
+        d = S.to_dict(spec)
+        d["optimizer"] = {"name": "sgd", "learning_rate": {"name": name, **SCHEDULE_EXAMPLE[name]}}
+        return S.from_dict(d)
     return dataclasses.replace(spec, optimizer=S.Optimizer(name, {"learning_rate": 0.01}))
 
 
 def gaps(impl, tables: dict) -> list[str]:
     """What ``impl`` neither builds (``tables``: what -> names it has; ``layout``: kind -> tensor names)
     nor declines with a reason."""
-    reference = {"kinds": KINDS, "activations": ACTIVATIONS, "losses": LOSSES, "optimizers": OPTIMIZERS}
+    reference = {"kinds": KINDS, "activations": ACTIVATIONS, "losses": LOSSES, "optimizers": OPTIMIZERS,
+                 "schedules": SCHEDULES}
     found = []
     for what, names in reference.items():
         for name in sorted(set(names) - set(tables[what])):
@@ -63,21 +77,22 @@ def gaps(impl, tables: dict) -> list[str]:
 
 def test_torch_covers_every_reference_kind_activation_loss_and_optimizer():
     pytest.importorskip("torch")
-    from torch_impl import losses, model, optimizers
+    from torch_impl import losses, model, optimizers, schedules
     from torch_impl.implementation import TorchImplementation
 
     tables = {"kinds": model.BUILDERS, "layout": model.LAYOUT, "activations": model.ACTIVATIONS,
-              "losses": losses.LOSSES, "optimizers": optimizers.OPTIMIZERS}
+              "losses": losses.LOSSES, "optimizers": optimizers.OPTIMIZERS, "schedules": schedules.SCHEDULERS}
     assert gaps(TorchImplementation(), tables) == []
 
 
 KERAS_TABLES = """
 import json
-from keras_impl import losses, model, optimizers
+from keras_impl import losses, model, optimizers, schedules
 from keras_impl.implementation import KerasImplementation
 from parity_tests.test_adapters import gaps
 tables = {"kinds": model.BUILDERS, "layout": model.LAYOUT, "activations": model.ACTIVATIONS,
-          "losses": set(losses.KERAS_LOSSES) & set(losses.PER_SAMPLE), "optimizers": optimizers.OPTIMIZERS}
+          "losses": set(losses.KERAS_LOSSES) & set(losses.PER_SAMPLE), "optimizers": optimizers.OPTIMIZERS,
+          "schedules": schedules.SCHEDULES}
 impl = KerasImplementation()
 found = gaps(impl, tables)
 # Handles of one spec share a cached Keras model: a second build retires the first, which then refuses work
@@ -123,7 +138,8 @@ def test_a_missing_builder_is_a_gap_and_a_declined_one_is_not():
             return "no half_sse here" if self.declines and spec.loss.name == "half_sse" else None
 
     tables = {"kinds": KINDS, "activations": ACTIVATIONS, "losses": set(LOSSES) - {"half_sse"},
-              "optimizers": OPTIMIZERS, "layout": {k: [t.name for t in KINDS[k].tensors(EXAMPLE[k], 8)] for k in KINDS}}
+              "optimizers": OPTIMIZERS, "schedules": SCHEDULES,
+              "layout": {k: [t.name for t in KINDS[k].tensors(EXAMPLE[k], 8)] for k in KINDS}}
     assert gaps(Partial(declines=False), tables) == [
         "partial: loss 'half_sse' has no builder and supports() does not decline it"]
     assert gaps(Partial(declines=True), tables) == []

@@ -81,7 +81,7 @@ def test_torch_own_clipping_functions_give_the_reference_rule(rule, eps):
 
 
 def test_a_clipping_check_threshold_really_clips_and_is_the_same_wherever_it_is_derived():
-    case = make_case(S.load("coverage_clipping"), "float32")
+    case = make_case(S.load("coverage_training"), "float32")
     between = clip_for(ClipRecipe("clipnorm", "between"), case)
     assert between == clip_for(ClipRecipe("clipnorm", "between"), case.as_float64())
     from reference.network import Network
@@ -120,7 +120,7 @@ class _TorchKeepsItsEpsilon(TorchImplementation):
     (_TorchKeepsItsEpsilon(), "step-momentum-global-clipnorm", "the norm's epsilon: the update matches clip_epsilon = 1e-06"),
 ])
 def test_a_mis_ported_keras_clipping_fails_its_step_check_with_the_hint_that_names_it(impl, check, hint):
-    sel = runner.Selection(["coverage_clipping"], [impl.name], ["float64"], ["cpu"], [check, "step-adam-clipvalue"])
+    sel = runner.Selection(["coverage_training"], [impl.name], ["float64"], ["cpu"], [check, "step-adam-clipvalue"])
     out = {o.check: o for o in runner.run(sel, lambda name: InProcess(impl))}
     assert out[check].status == "fail" and out[check].failure["step"] == 0, out[check]
     assert any(hint in h for h in out[check].hints), out[check].hints

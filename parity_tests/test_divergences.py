@@ -25,7 +25,8 @@ QUICK = [("adam-epsilon", 10, 1e-6), ("rmsprop-defaults", 5, 1e-2), ("adagrad-de
          ("softplus-threshold", 2, 1e-13), ("keras-float64-torch", 2, 1e-9), ("keras-float64-tensorflow", 5, 1e-9),
          ("keras-float64-jax", 5, 1e-10), ("batch-norm-momentum", 5, 1e-2), ("batch-norm-epsilon", 5, 1e-3),
          ("batch-norm-variance", 5, 1e-5), ("weight-decay-norm", 5, 1e-4), ("layer-norm-epsilon", 5, 1e-3),
-         ("dropout-generators", 5, 1e-2), ("clipnorm-per-tensor", 5, 1e-3), ("clip-grad-norm-epsilon", 5, 1e-8)]
+         ("dropout-generators", 5, 1e-2), ("clipnorm-per-tensor", 5, 1e-3), ("clip-grad-norm-epsilon", 5, 1e-8),
+         ("schedule-per-epoch", 10, 1e-4)]
 
 
 @pytest.mark.parametrize("key, steps, native_floor", QUICK, ids=[q[0] for q in QUICK])

@@ -36,7 +36,9 @@ implementation written for dense layers alone keeps working unchanged):
     training mode. Changes nothing, state included.
 ``step(handle, x, y[, masks]) -> weights``
     One optimizer step: the gradient of C at the current weights on (x, y), clipped as ``spec.optimizer.clip``
-    says (``reference/clipping.py``; ``None``: not clipped), applied once by the handle's optimizer (whose state carries over to the next step), and the state's training-mode update. Returns the
+    says (``reference/clipping.py``; ``None``: not clipped), applied once by the handle's optimizer at the rate
+    ``spec.optimizer.schedule`` gives this step (``reference/schedules.py``; ``None``: the constant
+    ``learning_rate``; a per-step schedule's index is the number of steps taken) (whose state carries over to the next step), and the state's training-mode update. Returns the
     new weights; ``state`` reads the new state.
 ``weights(handle) -> weights``
     The current weights, canonical.
@@ -44,6 +46,9 @@ implementation written for dense layers alone keeps working unchanged):
     The current state, canonical (``state_names``).
 ``layer_outputs(handle, x[, training][, masks]) -> [a^1, ..., a^L]`` *(optional)*
     Every layer's output; when present, a forward mismatch is located to its first layer.
+``end_epoch(handle)`` *(specs whose learning-rate schedule advances per epoch)*
+    An epoch of the shared schedule ended (called after its last ``step``): the schedule moves on, as torch's
+    ``scheduler.step()`` once per epoch, or Keras's ``LearningRateScheduler`` at the next epoch's start.
 ``train(handle, x, y, batches) -> weights`` *(optional)*
     One ``step`` per batch, in order (``batches`` are index arrays into x and y), in the
     implementation's own training loop; the weights after the last. Used by the reproductions, which
@@ -126,14 +131,28 @@ class NumpyImplementation:
     def state(self, net):
         return net.state_values()
 
+    def end_epoch(self, net):
+        net.end_epoch()
+
     def train(self, net, x, y, batches):
         for idx in batches:
             net.step(x[idx], y[idx])
         return net.weights()
 
 
-def train(impl, handle, x, y, batches) -> Weights:
-    """``impl.train`` where the implementation has one, else one ``step`` per batch."""
+def train(impl, handle, x, y, batches, spec: Spec | None = None, steps_per_epoch: int | None = None) -> Weights:
+    """``impl.train`` where the implementation has one, else one ``step`` per batch. Under a per-epoch schedule
+    (``spec``), the batches are trained an epoch (``steps_per_epoch``) at a time, each followed by ``end_epoch``."""
+    schedule = spec.optimizer.schedule if spec is not None else None
+    if schedule is not None and schedule.per == "epoch":
+        if not steps_per_epoch:
+            raise ValueError("a per-epoch schedule needs steps_per_epoch to know where each epoch ends")
+        weights = impl.weights(handle)
+        for start in range(0, len(batches), steps_per_epoch):
+            weights = train(impl, handle, x, y, batches[start:start + steps_per_epoch])
+            if start + steps_per_epoch <= len(batches):
+                impl.end_epoch(handle)
+        return weights
     if hasattr(impl, "train"):
         return impl.train(handle, x, y, batches)
     weights = impl.weights(handle)

@@ -31,6 +31,8 @@ class Native(Enum):
                            "n/(n-1); Keras: biased)")
     LAYER_NORM_DEFAULTS = "layer normalization with the framework's own epsilon (torch 1e-5, Keras 1e-3)"
     OWN_DROPOUT = "the framework's own dropout layer and random generator instead of the given masks"
+    SCHEDULE_PER_EPOCH = ("a per-step learning-rate schedule ported to a scheduler stepped once per epoch, as torch's "
+                          "tutorials loop: one decay of decay_rate per epoch")
     CLIP_GRAD_NORM = ("a norm clipping (clipnorm or global_clipnorm) as torch users write it: clip_grad_norm_ over every "
                       "parameter, one global norm plus 1e-6")
 

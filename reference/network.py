@@ -70,7 +70,7 @@ class Network:
         self.state = W.cast(W.init_state(spec) if state is None else state, self.dtype)
         self.names, self.state_names = W.tensor_names(spec), W.state_names(spec)
         self.loss_fn = losses[spec.loss.name]
-        self.optimizer = make_optimizer(spec.optimizer.name, spec.optimizer.params, spec.optimizer.clip)
+        self.optimizer = make_optimizer(spec.optimizer.name, spec.optimizer.params, spec.optimizer.clip, spec.optimizer.schedule)
         dense = Dense(activations)
         self.slots: list[Slot] = []
         width, p, s = spec.n_inputs, 0, 0
@@ -165,6 +165,10 @@ class Network:
         self.optimizer.update(self.params, grads)
         self._update_state(trace)
         return loss
+
+    def end_epoch(self) -> None:
+        """An epoch of the schedule ended: a per-epoch learning-rate schedule moves on."""
+        self.optimizer.end_epoch()
 
     def _update_state(self, trace: Trace) -> None:
         for s in self.slots:

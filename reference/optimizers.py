@@ -2,8 +2,11 @@ r"""Optimizers with state, as a name -> class table. Each class states its updat
 
 Notation: :math:`w` a parameter, :math:`g` its gradient at step :math:`t` (1-based), :math:`\eta`
 the learning rate. Every rule below is what ``update`` does, element by element, for every
-parameter (kernels and biases alike). The learning rate is constant; under a schedule the momentum
-forms of PyTorch and Keras stop being equivalent (research/divergences.md §1a).
+parameter (kernels and biases alike), after the gradient is clipped (``reference/clipping.py``). Under a
+schedule (``reference/schedules.py``) :math:`\eta` is the schedule's rate for this step, set before the
+update; the momentum forms of PyTorch and Keras then stop being equivalent (research/divergences.md §1a),
+and ``momentum_form`` picks one: ``"torch"`` keeps :math:`\eta` outside the buffer, ``"keras"`` inside
+it; ``"either"`` (only for a constant rate, where they agree) computes the torch form.
 
 Where PyTorch and Keras disagree on a convention, the hyperparameter ``eps_mode`` picks one:
 ``"keras"`` puts epsilon inside the square root (RMSprop, Adagrad) or uses Keras's "epsilon hat"
@@ -20,9 +23,9 @@ import math
 
 import numpy as np
 
-from reference import clipping
+from reference import clipping, schedules
 from reference.params import Param, choice, flag, number
-from reference.spec import Clip
+from reference.spec import Clip, Schedule
 
 
 def _torch_eps(eps_mode: str) -> bool:
@@ -46,9 +49,11 @@ class Optimizer:
     ``apply(w, g, slot, s, s2)`` updates ``w`` in place; ``s`` and ``s2`` are scratch arrays of
     ``w``'s shape and dtype whose contents it may overwrite."""
 
-    def __init__(self, clip: Clip | None = None, **hyper):
+    def __init__(self, clip: Clip | None = None, schedule: Schedule | None = None, **hyper):
         self.hyper = hyper
         self.clip = clip
+        self.schedule = schedule
+        self.epoch = 0  # epochs completed: a per-epoch schedule's index
         self.t = 0
         self.slots: list[dict[str, np.ndarray]] | None = None
         self._scratch: list[tuple[np.ndarray, np.ndarray]] | None = None
@@ -66,12 +71,22 @@ class Optimizer:
             self.apply_one(i, p, g)
 
     def begin(self, params: list[np.ndarray]) -> None:
-        """Start step t + 1 (state created on the first); ``apply_one`` then updates each parameter."""
+        """Start step t + 1 (state created on the first, the scheduled rate set); ``apply_one`` then updates each
+        parameter."""
         if self.slots is None:
             self.slots = [self.build(p) for p in params]
         if self._scratch is None or any(s.shape != p.shape or s.dtype != p.dtype for (s, _), p in zip(self._scratch, params)):
             self._scratch = [(np.empty_like(p), np.empty_like(p)) for p in params]
+        if self.schedule is not None:
+            self.hyper["learning_rate"] = schedules.rate(self.schedule, self.t if self.schedule.per == "step" else self.epoch)
         self.t += 1
+
+    def end_epoch(self) -> None:
+        """An epoch ended: a per-epoch schedule moves on."""
+        self.epoch += 1
+
+    def keras_form(self) -> bool:
+        return self.hyper.get("momentum_form") == "keras"
 
     def apply_one(self, i: int, p: np.ndarray, g: np.ndarray) -> None:
         """Update parameter i (in place) with its gradient, in the step ``begin`` started."""
@@ -97,14 +112,20 @@ class Momentum(Optimizer):
 
     .. math:: b \leftarrow \mu b + g, \qquad w \leftarrow w - \eta b
 
-    Keras writes :math:`v \leftarrow \mu v - \eta g,\ w \leftarrow w + v`; with a constant
-    :math:`\eta` the two are the same sequence (:math:`v_t = -\eta b_t`).
+    Keras writes :math:`v \leftarrow \mu v - \eta g,\ w \leftarrow w + v` (``momentum_form = "keras"``); with
+    a constant :math:`\eta` the two are the same sequence (:math:`v_t = -\eta b_t`).
     """
 
     def build(self, p):
         return {"b": np.zeros_like(p)}
 
     def apply(self, w, g, slot, s, s2):
+        if self.keras_form():
+            v = slot["b"]
+            v *= self.hyper["momentum"]
+            v -= np.multiply(g, self.hyper["learning_rate"], out=s)
+            w += v
+            return
         b = slot["b"]
         b *= self.hyper["momentum"]
         b += g
@@ -121,6 +142,14 @@ class Nesterov(Momentum):
 
     def apply(self, w, g, slot, s, s2):
         mu = self.hyper["momentum"]
+        if self.keras_form():
+            v = slot["b"]
+            v *= mu
+            v -= np.multiply(g, self.hyper["learning_rate"], out=s2)
+            np.multiply(v, mu, out=s)
+            s -= s2
+            w += s
+            return
         b = slot["b"]
         b *= mu
         b += g
@@ -163,7 +192,8 @@ class RMSprop(Optimizer):
         \mu = 0:\ w \leftarrow w - \eta g / d; \qquad
         \mu > 0:\ b \leftarrow \mu b + g / d,\ w \leftarrow w - \eta b
 
-    (Keras keeps :math:`\eta` inside the momentum buffer; equal for constant :math:`\eta`.)
+    (Keras keeps :math:`\eta` inside the momentum buffer, ``momentum_form = "keras"``:
+    :math:`b \leftarrow \mu b + \eta g / d,\ w \leftarrow w - b`; equal for constant :math:`\eta`.)
     """
 
     def build(self, p):
@@ -188,7 +218,14 @@ class RMSprop(Optimizer):
             mean_g += np.multiply(g, 1 - rho, out=s)
             variance = np.subtract(v, np.multiply(mean_g, mean_g, out=s), out=s)
         d = _denominator(variance, eps, self.hyper["eps_mode"], out=s)
-        if self.hyper["momentum"] > 0:
+        if self.hyper["momentum"] > 0 and self.keras_form():
+            b = slot["b"]
+            b *= self.hyper["momentum"]
+            np.multiply(g, lr, out=s2)
+            s2 /= d
+            b += s2
+            w -= b
+        elif self.hyper["momentum"] > 0:
             b = slot["b"]
             b *= self.hyper["momentum"]
             b += np.divide(g, d, out=s2)
@@ -263,14 +300,15 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
 }
 
 _LR = number(min=0, min_open=True)
+_FORM = choice(("either", "keras", "torch"), "either")
 _EPS_MODE = choice(("keras", "torch"), "keras")
 _BETAS = {"beta_1": number(0.9, min=0, max=1, max_open=True), "beta_2": number(0.999, min=0, max=1, max_open=True)}
 
 # Hyperparameters and the reference's defaults (Keras 3's); "momentum" and "nesterov" have none.
 HYPERPARAMETERS: dict[str, dict[str, Param]] = {
     "sgd": {"learning_rate": number(0.01, min=0, min_open=True)},
-    "momentum": {"learning_rate": _LR, "momentum": number(min=0, max=1, max_open=True)},
-    "nesterov": {"learning_rate": _LR, "momentum": number(min=0, max=1, max_open=True)},
+    "momentum": {"learning_rate": _LR, "momentum": number(min=0, max=1, max_open=True), "momentum_form": _FORM},
+    "nesterov": {"learning_rate": _LR, "momentum": number(min=0, max=1, max_open=True), "momentum_form": _FORM},
     "adagrad": {
         "learning_rate": number(0.001, min=0, min_open=True),
         "initial_accumulator": number(0.1, min=0),
@@ -284,6 +322,7 @@ HYPERPARAMETERS: dict[str, dict[str, Param]] = {
         "eps_mode": _EPS_MODE,
         "centered": flag(False),
         "momentum": number(0.0, min=0, max=1, max_open=True),
+        "momentum_form": _FORM,
     },
     "adam": {"learning_rate": number(0.001, min=0, min_open=True), **_BETAS, "epsilon": number(1e-7, min=0), "eps_mode": _EPS_MODE},
     "adamw": {
@@ -296,5 +335,5 @@ HYPERPARAMETERS: dict[str, dict[str, Param]] = {
 }
 
 
-def make_optimizer(name: str, hyper: dict, clip: Clip | None = None) -> Optimizer:
-    return OPTIMIZERS[name](clip=clip, **hyper)
+def make_optimizer(name: str, hyper: dict, clip: Clip | None = None, schedule: Schedule | None = None) -> Optimizer:
+    return OPTIMIZERS[name](clip=clip, schedule=schedule, **hyper)

@@ -121,10 +121,26 @@ class Clip:
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """A learning-rate schedule (``reference/schedules.py``): its rule's parameters, ``per`` among them."""
+
+    name: str
+    params: dict = field(default_factory=dict)
+
+    @property
+    def per(self) -> str:
+        return self.params["per"]
+
+
+@dataclass(frozen=True)
 class Optimizer:
+    """``params["learning_rate"]`` is the rate of the first step (a warm-up from 0: its target); under a ``schedule``
+    the schedule sets every step's."""
+
     name: str
     params: dict = field(default_factory=dict)
     clip: Clip | None = None
+    schedule: Schedule | None = None
 
 
 @dataclass(frozen=True)
@@ -220,6 +236,8 @@ def _layer_dict(layer: AnyLayer) -> dict:
 
 def _optimizer_dict(opt: Optimizer) -> dict:
     out = _named(opt.name, opt.params)
+    if opt.schedule is not None:  # the table stands where the number would
+        out["learning_rate"] = _named(opt.schedule.name, opt.schedule.params)
     if opt.clip is not None:  # absent means no clipping (TOML has no null)
         out[opt.clip.rule] = opt.clip.threshold
         out["clip_epsilon"] = opt.clip.epsilon

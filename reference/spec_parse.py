@@ -10,7 +10,7 @@ import math
 import re
 from typing import Any
 
-from reference import activations, clipping, datasets, initializers, layers, losses, optimizers
+from reference import activations, clipping, datasets, initializers, layers, losses, optimizers, schedules
 from reference.errors import SHOWN, SpecError, show
 from reference.params import resolve
 from reference.spec import (
@@ -26,6 +26,7 @@ from reference.spec import (
     LayerNorm,
     Loss,
     Optimizer,
+    Schedule,
     Source,
     Spec,
     Split,
@@ -246,6 +247,33 @@ def _clip(raw: Any, problems: list[str]) -> tuple[Any, Clip | None]:
     return rest, Clip(given[0], float(raw[given[0]]), float(eps))
 
 
+def _schedule(raw: Any, problems: list[str]) -> tuple[Any, Schedule | None]:
+    """A ``learning_rate = { name = "exponential_decay", ... }`` table: the schedule, and the optimizer table with the
+    schedule's first rate where the table stood (what the optimizer starts with)."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("learning_rate"), dict):
+        return raw, None
+    n_problems = len(problems)
+    name, params = _named_thing(raw["learning_rate"], "optimizer.learning_rate", schedules.SCHEDULES, {}, schedules.PARAMS,
+                                "learning-rate schedule", problems, allow_string=False)
+    if name is None or len(problems) > n_problems:
+        return {**raw, "learning_rate": 1.0}, None  # reported; the placeholder keeps the optimizer's own problems apart
+    schedule = Schedule(name, params)
+    problems.extend(schedules.check(schedule, "optimizer.learning_rate"))
+    if len(problems) > n_problems:
+        return {**raw, "learning_rate": 1.0}, None
+    # A warm-up from 0 starts at 0, which no optimizer takes as its rate: it is built with the warm-up's target.
+    return {**raw, "learning_rate": schedules.initial(schedule) or params["warmup_target"]}, schedule
+
+
+def _check_momentum_form(name: str, params: dict, problems: list[str]) -> None:
+    """Under a schedule the two momentum forms differ: the spec must say which it means."""
+    if params.get("momentum_form") == "either" and params.get("momentum", 0) > 0:
+        problems.append(
+            "optimizer.momentum_form: required under a learning-rate schedule: \"keras\" (v = mu v - lr_t g, w += v; for "
+            "rmsprop the rate inside the momentum buffer) or \"torch\" (b = mu b + g, w -= lr_t b). The two agree for a "
+            "constant rate only (README, divergence \"momentum under a learning-rate schedule\")")
+
+
 def _check_output(spec: Spec, problems: list[str]) -> None:
     """The output layer, the loss and the dataset's targets must fit together."""
     last, where = spec.layers[-1], f"layers[{len(spec.layers) - 1}]"  # a dense layer (_structure)
@@ -317,9 +345,12 @@ def parse(d: Any, source: str) -> Spec:
     lt.close()
 
     raw_optimizer, clip = _clip(t.raw.get("optimizer", _MISSING), problems)
+    raw_optimizer, schedule = _schedule(raw_optimizer, problems)
     opt_name, opt_params = _Table({"optimizer": raw_optimizer} if raw_optimizer is not _MISSING else {}, "", problems).named(
         "optimizer", optimizers.OPTIMIZERS, {}, optimizers.HYPERPARAMETERS, "optimizer", allow_string=False)
     t.used.add("optimizer")
+    if schedule is not None and opt_name is not None:
+        _check_momentum_form(opt_name, opt_params, problems)
     training = _training(t.raw.get("training"), problems)
     t.used.add("training")
     t.close()
@@ -327,7 +358,7 @@ def parse(d: Any, source: str) -> Spec:
     if problems:
         raise SpecError(source, problems)
     spec = Spec(name, description, src, seed, dtype, tuple(shape), tuple(spec_layers),
-                Loss(loss_name, reduction), Optimizer(opt_name, opt_params, clip), training)
+                Loss(loss_name, reduction), Optimizer(opt_name, opt_params, clip, schedule), training)
     ds = training.dataset
     expected = datasets.input_dim(ds.name, ds.params)
     if spec.n_inputs != expected:

@@ -52,16 +52,17 @@ large-logits   the grads bound times the largest logit Z (1000, 150):     3.2e-9
                at that scale every rounding of z is amplified Z-fold
                in exp(z - max z) (an activation's conditioning, which
                the operand scales leave to the tolerance)
-step-<opt>     :math:`S u (\kappa + \gamma)` (the optimizer alone, from    1.8e-12 (Adam)
-               the implementation's own gradient; :math:`\gamma` the
-               clipping's, below)
+step-<opt>     :math:`S u (\kappa + \gamma + \sigma)` (the optimizer      1.8e-12 (Adam)
+               alone, from the implementation's own gradient;
+               :math:`\gamma` the clipping's, :math:`\sigma` the
+               schedule's, below); ``schedule-<s>`` the same
 state          :math:`S u \sqrt{n B} L`: the moving statistics after one
                step, :math:`m' = \mu m + (1 - \mu)\,\bar{x}`, where the
                batch statistic :math:`\bar{x}` is a B-row sum of inputs
                that carry the forward pass's rounding (hence the loss's
                bound); the blend adds two roundings, relative to the step
                scale :math:`\max(|m'|, \sqrt{m^2 + (m' - m)^2})`
-trajectory     after k steps :math:`S u \sum_{i \le k} (1 + r_i(\sqrt{n B}\,2L + \kappa + \gamma))`,
+trajectory     after k steps :math:`S u \sum_{i \le k} (1 + r_i(\sqrt{n B}\,2L + \kappa + \gamma + \sigma))`,
                and at least :math:`S\,\sigma_k`
 =============  ======================================================  =====================
 
@@ -72,6 +73,11 @@ so the clipped gradient, and with it the update, errs by :math:`\gamma u` relati
 ``clipvalue`` is exact (:math:`\gamma = 0`): a comparison, no arithmetic. For the fashion 784-500-300-100-10
 network under ``global_clipnorm`` (:math:`M = 573{,}910`), :math:`S u \gamma` is 1.4e-12 in float64 and 7.3e-4 in
 float32.
+
+**A schedule** (``reference/schedules.py``) computes each step's rate with a power, a cosine or a division,
+to a few roundings of the largest rate it reaches: relative to the rate at step i that is
+:math:`\sigma = 4\,\eta_{max} / \eta_i` units of u, the worst over the steps a check takes (4 for a constant
+rate's worth of operations; 40 for a cosine decaying to a tenth).
 
 The layer kinds enter only through :math:`n` and :math:`L` (``reference/layers``: each kind's
 ``reduction`` and ``stages``) and through the operand scales: a normalization's output is
@@ -109,6 +115,16 @@ def optimizer_condition(name: str, params: dict) -> float:
     return max([1.0] + [1.0 / (1.0 - r) for r in rates])
 
 
+def update_condition(optimizer, spec: Spec, horizon: int) -> float:
+    """kappa + gamma + sigma: the optimizer's constants, its clipping, its schedule over ``horizon`` steps."""
+    from reference import schedules
+
+    schedule = getattr(optimizer, "schedule", None)
+    index_horizon = horizon if schedule is None or schedule.per == "step" else max(1, horizon)
+    return (optimizer_condition(optimizer.name, optimizer.params) + clip_condition(optimizer, spec)
+            + schedules.condition(schedule, index_horizon))
+
+
 def clip_condition(optimizer, spec: Spec) -> float:
     """gamma: the relative rounding, in units of u, that the optimizer's gradient clipping adds (module docstring)."""
     clip = getattr(optimizer, "clip", None)
@@ -141,7 +157,7 @@ def shape_factors(spec: Spec, batch: int) -> tuple[float, int]:
     return math.sqrt(widest_sum(spec, batch) * batch), depth(spec)
 
 
-def tolerance(check: str, spec: Spec, dtype: str, batch: int, optimizer=None) -> float:
+def tolerance(check: str, spec: Spec, dtype: str, batch: int, optimizer=None, horizon: int = 2) -> float:
     """The bound for a single-shot check or an optimizer step (``check`` "step"; see the module docstring)."""
     u = UNIT_ROUNDOFF[dtype]
     n = widest_sum(spec, batch)
@@ -159,7 +175,7 @@ def tolerance(check: str, spec: Spec, dtype: str, batch: int, optimizer=None) ->
 
         return SAFETY * u * root_nb * 2 * L * LARGE_LOGIT[dtype]
     if check == "step":
-        return SAFETY * u * (optimizer_condition(optimizer.name, optimizer.params) + clip_condition(optimizer, spec))
+        return SAFETY * u * update_condition(optimizer, spec, horizon)
     raise ValueError(f"unknown check {check!r}")
 
 
@@ -170,10 +186,10 @@ def relative_step(after: list, before: list) -> float:
 
 
 def trajectory_bounds(spec: Spec, dtype: str, batch: int, optimizer, relative_steps: list[float]) -> list[float]:
-    """The formula's bound after each step: S u sum_i (1 + r_i (sqrt(n B) 2L + kappa + gamma))."""
+    """The formula's bound after each step: S u sum_i (1 + r_i (sqrt(n B) 2L + kappa + gamma + sigma))."""
     u = UNIT_ROUNDOFF[dtype]
     root_nb, L = shape_factors(spec, batch)
-    gain = root_nb * 2 * L + optimizer_condition(optimizer.name, optimizer.params) + clip_condition(optimizer, spec)
+    gain = root_nb * 2 * L + update_condition(optimizer, spec, len(relative_steps))
     total, out = 0.0, []
     for r in relative_steps:
         total += SAFETY * u * (1 + r * gain)

@@ -1,9 +1,12 @@
 """PyTorch behind the implementation protocol (``reference/implementation.py``).
 
 The model is ``torch_impl/model.py``'s (one builder per layer kind), the losses ``losses.py``'s, the
-optimizers ``optimizers.py``'s: each a name -> builder table, so ``supports`` has nothing to decline — every
-reference kind, activation, loss and optimizer has a builder (parity_tests/test_adapters.py holds the tables
-to that). ``forward(training=True)`` and ``loss_and_grads`` run BatchNorm in training mode, which updates its
+optimizers ``optimizers.py``'s, the learning-rate schedulers ``schedules.py``'s: each a name -> builder table,
+so every reference kind, activation, loss, optimizer and schedule has a builder (parity_tests/test_adapters.py
+holds the tables to that). ``supports`` declines only what no torch class expresses: a staircase decay every
+fractional number of steps (``StepLR``), a warm-up from 0 (``LinearLR``), RMSprop's Keras momentum form.
+Clipping runs between ``backward()`` and ``optimizer.step()``, the scheduler after ``optimizer.step()`` (per
+step) or in ``end_epoch`` (per epoch), where torch users put them. ``forward(training=True)`` and ``loss_and_grads`` run BatchNorm in training mode, which updates its
 running statistics in torch: they restore them, as the protocol says those change nothing.
 """
 from __future__ import annotations
@@ -15,7 +18,7 @@ import torch
 
 from reference.native import LR_DECAY, Native
 from reference.spec import Spec
-from torch_impl import losses, model, optimizers
+from torch_impl import losses, model, optimizers, schedules
 
 
 @dataclass
@@ -27,6 +30,7 @@ class TorchHandle:
     device: str
     native: frozenset = frozenset()
     scheduler: object = None  # native LR_SCHEDULE only
+    stepper: schedules.Stepper | None = None  # the spec's learning-rate schedule
     params: list = None  # the model's parameters, in the optimizer's order (what clipping clips)
 
 
@@ -47,7 +51,11 @@ class TorchImplementation:
         return None
 
     def supports(self, spec) -> str | None:
-        return None
+        opt = spec.optimizer
+        if opt.name == "rmsprop" and opt.params["momentum"] > 0 and opt.params["momentum_form"] == "keras":
+            return ("rmsprop with momentum_form = 'keras' (the rate inside the momentum buffer): torch's RMSprop, and "
+                    "nnparity's Keras-epsilon one after it, keep the rate outside")
+        return schedules.declines(opt.schedule)
 
     def devices(self) -> list[str]:
         return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -62,6 +70,8 @@ class TorchImplementation:
         h = TorchHandle(spec, m, opt, model.DTYPES[dtype], device, frozenset(native), params=params)
         if Native.LR_SCHEDULE in native:
             h.scheduler = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=LR_DECAY)
+        if spec.optimizer.schedule is not None:
+            h.stepper = schedules.Stepper(schedules.native(spec.optimizer.schedule, native), opt)
         return h
 
     def _tensor(self, h: TorchHandle, a: np.ndarray) -> torch.Tensor:
@@ -121,9 +131,19 @@ class TorchImplementation:
         self._loss_on(h, self._tensor(h, x), self._tensor(h, y), self._masks(h, masks)).backward()
         self.clip_gradients(h)
         h.optimizer.step()
+        self._after_step(h)
+        return model.canonical(h.model)
+
+    def _after_step(self, h: TorchHandle) -> None:
         if h.scheduler is not None:
             h.scheduler.step()
-        return model.canonical(h.model)
+        if h.stepper is not None:
+            h.stepper.after_step()
+
+    def end_epoch(self, h):
+        """``scheduler.step()`` once per epoch, for a per-epoch schedule (``schedules.Stepper``)."""
+        if h.stepper is not None:
+            h.stepper.after_epoch()
 
     def clip_gradients(self, h: TorchHandle) -> None:
         """The spec's gradient clipping, between ``backward()`` and ``optimizer.step()`` (``optimizers.clip_gradients``)."""
@@ -148,8 +168,7 @@ class TorchImplementation:
             self._loss_on(h, xt[i], yt[i]).backward()
             self.clip_gradients(h)
             h.optimizer.step()
-            if h.scheduler is not None:
-                h.scheduler.step()
+            self._after_step(h)
         return model.canonical(h.model)
 
 

@@ -90,12 +90,37 @@ class KerasAdagrad(torch.optim.Optimizer):
                 p.addcdiv_(g, (acc + group["eps"]).sqrt(), value=-group["lr"])
 
 
+class KerasMomentum(torch.optim.Optimizer):
+    r"""Momentum in Keras's form, the rate inside the velocity: :math:`v \leftarrow \mu v - \eta g`, then
+    :math:`w \leftarrow w + v` (Nesterov: :math:`w \leftarrow w + \mu v - \eta g`). ``torch.optim.SGD`` keeps the
+    rate outside its buffer (:math:`b \leftarrow \mu b + g,\ w \leftarrow w - \eta b`): the same steps for a
+    constant rate, different ones once a scheduler changes it (``momentum_form = "keras"``)."""
+
+    def __init__(self, params, lr, momentum, nesterov):
+        super().__init__(params, dict(lr=lr, momentum=momentum, nesterov=nesterov))
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            lr, mu = group["lr"], group["momentum"]
+            for p in group["params"]:
+                state, g = self.state[p], p.grad
+                if not state:
+                    state["v"] = torch.zeros_like(p)
+                v = state["v"].mul_(mu).sub_(g * lr)
+                p.add_(v * mu - g * lr if group["nesterov"] else v)
+
+
 def _sgd(h, params):
     return torch.optim.SGD(params, lr=h["learning_rate"])
 
 
 def _momentum(nesterov: bool):
-    return lambda h, params: torch.optim.SGD(params, lr=h["learning_rate"], momentum=h["momentum"], dampening=0, nesterov=nesterov)
+    def make_momentum(h, params):
+        if h["momentum_form"] == "keras":
+            return KerasMomentum(params, h["learning_rate"], h["momentum"], nesterov)
+        return torch.optim.SGD(params, lr=h["learning_rate"], momentum=h["momentum"], dampening=0, nesterov=nesterov)
+    return make_momentum
 
 
 def _adagrad(h, params):

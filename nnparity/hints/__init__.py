@@ -1,9 +1,9 @@
 """Why a check failed: hypotheses of one mistake each, recomputed and tested against the implementation's numbers.
 
 A hint is never a guess from the numbers' size. Each is a model of one mistake — a network with one
-thing changed (``network_mistakes``), an update rule with one thing changed (``optimizer_mistakes``),
-float32 arithmetic in a float64 run — whose answers the reference recomputes on the case's own inputs.
-The hint is offered only when
+thing changed (``network_mistakes``), an update rule with one thing changed (``optimizer_mistakes``), a
+learning-rate schedule followed wrongly (``schedule_mistakes``), float32 arithmetic in a float64 run — whose
+answers the reference recomputes on the case's own inputs. The hint is offered only when
 
 1. the correct reference does not explain the implementation's answers (the check failed),
 2. the mistake's answers do, every compared tensor within the check's own tolerance, and
@@ -48,6 +48,11 @@ def for_failure(judge: Judge, check: str, out: dict, result: CheckResult, tol, e
         hints += _location(judge, result, tol, earlier)
     if check.startswith("step-"):
         hints += _steps(judge, check, out, tol)
+    if check.startswith("schedule-"):
+        from nnparity.hints import schedule_mistakes
+        from reference.checks import CHECKS
+
+        hints += schedule_mistakes.hints(judge, CHECKS[check], out, max(tol) if isinstance(tol, list) else tol)
     if check == "trajectory":
         hints += _trajectory(judge, out, tol, earlier)
     return list(dict.fromkeys(hints))
@@ -232,11 +237,11 @@ def _steps(judge: Judge, check: str, out: dict, tol) -> list[str]:
             before = weights[s]
         return worst
 
-    correct = O.replay(O.UpdateMistake("correct", "", lambda: make_optimizer(opt.name, opt.params, opt.clip)), start, grads, weights)
+    correct = O.replay(O.UpdateMistake("correct", "", lambda: make_optimizer(opt.name, opt.params, opt.clip, opt.schedule)), start, grads, weights)
     if error(correct) <= tol:
         return []  # the updates follow from the implementation's own gradients: the rule is not the problem
     hints = []
-    for m in O.update_mistakes(opt.name, opt.params, judge.case.dtype, opt.clip):
+    for m in O.update_mistakes(opt.name, opt.params, judge.case.dtype, opt.clip, opt.schedule):
         try:
             with np.errstate(all="ignore"):
                 expected = O.replay(m, start, grads, weights, layerwise)
@@ -261,7 +266,7 @@ def _trajectory(judge: Judge, out: dict, tols: list[float], earlier: dict) -> li
         hints.append("the gradients differ already (the grads check fails): the trajectory inherits that")
         return hints
     opt = judge.case.spec.optimizer
-    for m in O.update_mistakes(opt.name, opt.params, judge.case.dtype, opt.clip):
+    for m in O.update_mistakes(opt.name, opt.params, judge.case.dtype, opt.clip, opt.schedule):
         with np.errstate(all="ignore"):  # a mistaken trajectory may diverge: then it explains nothing
             predicted = _cached(judge, ("trajectory-mistake", m.key),
                                 lambda m=m: collect(O.trainer_factory(m), judge.ref_case, "trajectory"))

@@ -21,7 +21,7 @@ import numpy as np
 
 from reference.network import Network
 from reference.optimizers import Adam, AdamW, Momentum, Optimizer, make_optimizer
-from reference.spec import Clip
+from reference.spec import Clip, Schedule
 
 
 class _NoBiasCorrection(Adam):
@@ -97,7 +97,7 @@ class _ForgetsFirstState(Optimizer):
         self.inner = inner
 
     def update(self, params, grads):
-        self.inner.clip = self.clip
+        self.inner.clip, self.inner.schedule, self.inner.epoch = self.clip, self.schedule, self.epoch
         self.inner.update(params, grads)
         if self.inner.t == 1:
             self.inner.slots = None
@@ -124,18 +124,22 @@ class UpdateMistake:
     layerwise: bool = False  # updates each layer as soon as backprop has its gradient
 
 
-def update_mistakes(name: str, params: dict, dtype: str, clip: Clip | None = None) -> list[UpdateMistake]:
-    """The mistakes that can differ from the rule ``name`` with ``params`` and ``clip`` (reference/optimizers.py)."""
+def update_mistakes(name: str, params: dict, dtype: str, clip: Clip | None = None,
+                    schedule: Schedule | None = None) -> list[UpdateMistake]:
+    """The mistakes that can differ from the rule ``name`` with ``params``, ``clip`` and ``schedule``
+    (reference/optimizers.py). Each clips and follows the schedule as the spec says, but for its one mistake."""
     # The layerwise mistake updates a tensor before the others have gradients: no norm over them exists yet.
-    rule_mistakes = [dataclasses.replace(m, optimizer=_clipped(m.optimizer, clip)) for m in _rule_mistakes(name, params, dtype)
-                     if not (m.layerwise and clip is not None)]
-    return rule_mistakes + _clip_mistakes(name, params, clip)
+    rule_mistakes = [dataclasses.replace(m, optimizer=_configured(m.optimizer, clip, schedule))
+                     for m in _rule_mistakes(name, params, dtype) if not (m.layerwise and clip is not None)]
+    clip_mistakes = [dataclasses.replace(m, optimizer=_configured(m.optimizer, m.optimizer().clip, schedule))
+                     for m in _clip_mistakes(name, params, clip)]
+    return rule_mistakes + clip_mistakes
 
 
-def _clipped(make: Callable[[], Optimizer], clip: Clip | None) -> Callable[[], Optimizer]:
+def _configured(make: Callable[[], Optimizer], clip: Clip | None, schedule: Schedule | None) -> Callable[[], Optimizer]:
     def made():
         optimizer = make()
-        optimizer.clip = clip
+        optimizer.clip, optimizer.schedule = clip, schedule
         return optimizer
     return made
 

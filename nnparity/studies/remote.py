@@ -34,15 +34,17 @@ def train_aligned(impl, arrays: dict, spec: dict, dtype: str, epochs: int, batch
     has_state = bool(state_names(spec))
     curve, started, train_seconds = [], time.perf_counter(), 0.0
     n = len(arrays["order0"])
+    per_epoch = -(-n // batch_size)  # where each epoch ends, for a per-epoch learning-rate schedule
     for e in range(0, epochs, eval_every):
         span = range(e, min(e + eval_every, epochs))
         t = time.perf_counter()
         if n % batch_size == 0:
             order = np.concatenate([arrays[f"order{k}"] for k in span])
-            weights = train(impl, h, arrays["x_train"], arrays["y_train"], _batches(order, batch_size))
+            weights = train(impl, h, arrays["x_train"], arrays["y_train"], _batches(order, batch_size), spec, per_epoch)
         else:
             for k in span:
-                weights = train(impl, h, arrays["x_train"], arrays["y_train"], _batches(arrays[f"order{k}"], batch_size))
+                weights = train(impl, h, arrays["x_train"], arrays["y_train"], _batches(arrays[f"order{k}"], batch_size), spec,
+                                per_epoch)
         train_seconds += time.perf_counter() - t
         state = impl.state(h) if has_state else None
         metrics = {"epoch": span[-1] + 1}

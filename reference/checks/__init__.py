@@ -7,6 +7,7 @@ and its golden file. Module by module:
 * ``keys.py``       the names of the arrays in the answers;
 * ``single.py``     weights, forward, forward-training, loss, grads, large-logits, state;
 * ``steps.py``      step-<opt>, one check per optimizer of ``STEP_OPTIMIZERS``;
+* ``scheduled.py``  schedule-<s>, one check per learning-rate schedule of ``SCHEDULED``;
 * ``trajectory.py`` trajectory (and predictions, for ``nnparity divergences``).
 
 A float32 case is judged against the float64 reference computed from the same float32-rounded weights and
@@ -27,6 +28,7 @@ from reference.checks.case import (
     make_case,
 )
 from reference.checks.result import CheckResult, backward_order
+from reference.checks.scheduled import SCHEDULED, Scheduled
 from reference.checks.single import Forward, LargeLogits, LossAndGrads, State, Weights
 from reference.checks.steps import STEP_OPTIMIZERS, Step, optimizer_spec
 from reference.checks.trajectory import Predictions, Trajectory
@@ -34,7 +36,8 @@ from reference.errors import Unsupported
 
 CHECKS: dict[str, Check] = {c.name: c for c in [
     Weights(), Forward(training=False), Forward(training=True), LossAndGrads("loss"), LossAndGrads("grads"),
-    LargeLogits(), State(), *(Step(k) for k in STEP_OPTIMIZERS), Trajectory(), Predictions(),
+    LargeLogits(), State(), *(Step(k) for k in STEP_OPTIMIZERS), *(Scheduled(k) for k in SCHEDULED), Trajectory(),
+    Predictions(),
 ]}
 
 
@@ -50,7 +53,7 @@ def spec_for(case: Case, check: str):
 
     spec = dataclasses.replace(case.spec, dtype=case.dtype)
     c = CHECKS[check]
-    return c.spec(spec, case) if isinstance(c, Step) else spec
+    return c.spec(spec, case) if isinstance(c, (Step, Scheduled)) else spec
 
 
 def collect(impl, case: Case, check: str) -> dict:

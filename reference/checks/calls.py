@@ -3,8 +3,9 @@
 A dense-only spec is asked exactly as before layer kinds existed (``forward(h, x)``, ``step(h, x, y)``), so
 an implementation written for dense networks keeps working unchanged. A spec with mode-dependent layers
 adds ``training=``; one with dropout adds ``masks=`` (``reference/masks.py``); one with state reads it back
-through ``state(h)``. An implementation without ``supports`` is taken to handle dense layers only, without
-gradient clipping.
+through ``state(h)``; one whose learning rate advances per epoch is told where epochs end (``end_epoch(h)``).
+An implementation without ``supports`` is taken to handle dense layers only, without gradient clipping, at a
+constant learning rate.
 """
 from __future__ import annotations
 
@@ -37,9 +38,25 @@ def declined(impl, spec: S.Spec) -> str | None:
         if spec.optimizer.clip is not None:
             return (f"the spec clips gradients ({spec.optimizer.clip.rule}) and the implementation declares no "
                     "supports(spec): it is taken to implement dense layers without clipping")
+        if spec.optimizer.schedule is not None:
+            return (f"the spec's learning rate follows a schedule ({spec.optimizer.schedule.name}) and the implementation "
+                    "declares no supports(spec): it is taken to implement a constant learning rate")
         return None
     why = supports(spec)
+    if why is None and per_epoch(spec) and not hasattr(impl, "end_epoch"):
+        return "the spec's learning-rate schedule advances per epoch and the implementation has no end_epoch(handle)"
     return None if why is None else str(why)
+
+
+def per_epoch(spec: S.Spec) -> bool:
+    return spec.optimizer.schedule is not None and spec.optimizer.schedule.per == "epoch"
+
+
+def end_epoch(impl, h, spec: S.Spec) -> None:
+    """An epoch of the shared schedule ended: told to specs with a learning-rate schedule (a per-step one ignores it;
+    a native port may step its scheduler there), by implementations that listen."""
+    if spec.optimizer.schedule is not None and hasattr(impl, "end_epoch"):
+        impl.end_epoch(h)
 
 
 def build(impl, case, spec: S.Spec | None = None, weights=None):

@@ -62,6 +62,11 @@ class Case:
     def state_names(self) -> list[str]:
         return state_names(self.spec)
 
+    @property
+    def steps_per_epoch(self) -> int:
+        """Steps in one epoch of the pool (where a per-epoch schedule's epochs end in ``batches``)."""
+        return BatchSchedule(len(self.pool_x), min(self.spec.training.batch_size, len(self.pool_x)), 1, 0).steps_per_epoch
+
     def as_float64(self) -> Case:
         """The same numbers in float64: what the reference computes a float32 case from."""
         return self.as_dtype("float64")

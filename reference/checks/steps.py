@@ -108,7 +108,7 @@ class Step(Check):
         self.clips = len(STEP_OPTIMIZERS[key]) > 2
 
     def applies(self, spec):
-        # The clipping steps run on the specs that clip (coverage_clipping among the bundled ones, and a user's):
+        # The clipping steps run on the specs that clip (coverage_training among the bundled ones, and a user's):
         # their optimizer steps from any spec's gradient the same way, and each costs keras-jax 0.1 - 0.9 s of
         # compiling per spec, so on all 18 bundled specs four of them cost the default matrix about 35 s (measured).
         return not self.clips or spec.optimizer.clip is not None

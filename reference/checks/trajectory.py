@@ -30,6 +30,8 @@ class Trajectory(Check):
         out, weights = {}, case.weights
         for k, idx in enumerate(case.batches):
             weights = calls.step(impl, h, spec, case.pool_x[idx], case.pool_y[idx], _masks(case, k))
+            if (k + 1) % case.steps_per_epoch == 0:
+                calls.end_epoch(impl, h, spec)
             out.update({K.at_step(k, K.weight(n)): np.asarray(w).reshape(-1)[case.samples[i]]
                         for i, (n, w) in enumerate(zip(case.names, weights))})
             out.update({K.at_step(k, K.state(n)): s for n, s in zip(case.state_names, calls.state(impl, h, spec))})
@@ -70,6 +72,8 @@ class Predictions(Check):
         out = {"p0": calls.forward(impl, h, spec, case.x)}
         for k, idx in enumerate(case.batches):
             calls.step(impl, h, spec, case.pool_x[idx], case.pool_y[idx], _masks(case, k))
+            if (k + 1) % case.steps_per_epoch == 0:
+                calls.end_epoch(impl, h, spec)
             if k == 0:
                 out["p1"] = calls.forward(impl, h, spec, case.x)
         out["pK"] = calls.forward(impl, h, spec, case.x)
