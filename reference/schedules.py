@@ -126,11 +126,16 @@ def initial(s: Schedule) -> float:
 
 
 def condition(s: Schedule | None, horizon: int) -> float:
-    r"""sigma: how much the schedule's own rounding adds to a step's relative error, in units of u. The rate is
-    computed to a few roundings of the largest rate it takes (a power, a cosine, a division), so at index i it errs
-    relatively by about :math:`4\,\eta_{max} / \eta_i`; the worst over the indices below ``horizon`` with a rate > 0."""
+    r"""sigma: how much the schedule's rounding adds to a step's relative error, in units of u, over the first
+    ``horizon`` indices. A closed form (a power, a quotient) is a few roundings: 4. torch's ``ExponentialLR``,
+    ``StepLR``, ``LinearLR`` and ``CosineAnnealingLR`` update the rate recursively, one more rounding per index:
+    ``horizon``. A cosine near its end cancels, :math:`1 + \cos(\pi j / s) \to 0`, to a few roundings of its peak:
+    :math:`4\,\eta_{max} / \eta_i` relative at index i, the worst with a rate > 0."""
     if s is None:
         return 0.0
-    rates = [rate(s, i) for i in range(horizon)]
-    positive = [r for r in rates if r > 0]
-    return 4.0 * max(rates) / min(positive) if positive else 0.0
+    sigma = 4.0 + horizon
+    if s.name == "cosine_decay":
+        rates = [rate(s, i) for i in range(horizon)]
+        positive = [r for r in rates if r > 0]
+        sigma += 4.0 * max(rates) / min(positive) if positive else 0.0
+    return sigma

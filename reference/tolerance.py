@@ -74,10 +74,10 @@ so the clipped gradient, and with it the update, errs by :math:`\gamma u` relati
 network under ``global_clipnorm`` (:math:`M = 573{,}910`), :math:`S u \gamma` is 1.4e-12 in float64 and 7.3e-4 in
 float32.
 
-**A schedule** (``reference/schedules.py``) computes each step's rate with a power, a cosine or a division,
-to a few roundings of the largest rate it reaches: relative to the rate at step i that is
-:math:`\sigma = 4\,\eta_{max} / \eta_i` units of u, the worst over the steps a check takes (4 for a constant
-rate's worth of operations; 40 for a cosine decaying to a tenth).
+**A schedule** (``reference/schedules.py``) computes each step's rate from a closed form (a few roundings) or,
+in torch, recursively (one more rounding per index), and a cosine near its end cancels to a few roundings of
+its peak: :math:`\sigma = 4 + i_{max} + 4\,\eta_{max}/\eta_{min}` (the last for a cosine only) units of u over
+the indices a check reaches (``schedules.condition``).
 
 The layer kinds enter only through :math:`n` and :math:`L` (``reference/layers``: each kind's
 ``reduction`` and ``stages``) and through the operand scales: a normalization's output is
@@ -115,12 +115,13 @@ def optimizer_condition(name: str, params: dict) -> float:
     return max([1.0] + [1.0 / (1.0 - r) for r in rates])
 
 
-def update_condition(optimizer, spec: Spec, horizon: int) -> float:
-    """kappa + gamma + sigma: the optimizer's constants, its clipping, its schedule over ``horizon`` steps."""
+def update_condition(optimizer, spec: Spec, horizon: int, steps_per_epoch: int = 1) -> float:
+    """kappa + gamma + sigma: the optimizer's constants, its clipping, its schedule over ``horizon`` steps (the
+    epochs they span, for a per-epoch schedule)."""
     from reference import schedules
 
     schedule = getattr(optimizer, "schedule", None)
-    index_horizon = horizon if schedule is None or schedule.per == "step" else max(1, horizon)
+    index_horizon = horizon if schedule is None or schedule.per == "step" else -(-horizon // steps_per_epoch)
     return (optimizer_condition(optimizer.name, optimizer.params) + clip_condition(optimizer, spec)
             + schedules.condition(schedule, index_horizon))
 
@@ -157,7 +158,8 @@ def shape_factors(spec: Spec, batch: int) -> tuple[float, int]:
     return math.sqrt(widest_sum(spec, batch) * batch), depth(spec)
 
 
-def tolerance(check: str, spec: Spec, dtype: str, batch: int, optimizer=None, horizon: int = 2) -> float:
+def tolerance(check: str, spec: Spec, dtype: str, batch: int, optimizer=None, horizon: int = 2,
+              steps_per_epoch: int = 1) -> float:
     """The bound for a single-shot check or an optimizer step (``check`` "step"; see the module docstring)."""
     u = UNIT_ROUNDOFF[dtype]
     n = widest_sum(spec, batch)
@@ -175,7 +177,7 @@ def tolerance(check: str, spec: Spec, dtype: str, batch: int, optimizer=None, ho
 
         return SAFETY * u * root_nb * 2 * L * LARGE_LOGIT[dtype]
     if check == "step":
-        return SAFETY * u * update_condition(optimizer, spec, horizon)
+        return SAFETY * u * update_condition(optimizer, spec, horizon, steps_per_epoch)
     raise ValueError(f"unknown check {check!r}")
 
 
@@ -185,11 +187,12 @@ def relative_step(after: list, before: list) -> float:
     return max(float(np.abs(a - b).max() / max(np.abs(a).max(), np.abs(b).max(), 1e-300)) for a, b in zip(after, before))
 
 
-def trajectory_bounds(spec: Spec, dtype: str, batch: int, optimizer, relative_steps: list[float]) -> list[float]:
+def trajectory_bounds(spec: Spec, dtype: str, batch: int, optimizer, relative_steps: list[float],
+                      steps_per_epoch: int = 1) -> list[float]:
     """The formula's bound after each step: S u sum_i (1 + r_i (sqrt(n B) 2L + kappa + gamma + sigma))."""
     u = UNIT_ROUNDOFF[dtype]
     root_nb, L = shape_factors(spec, batch)
-    gain = root_nb * 2 * L + update_condition(optimizer, spec, len(relative_steps))
+    gain = root_nb * 2 * L + update_condition(optimizer, spec, len(relative_steps), steps_per_epoch)
     total, out = 0.0, []
     for r in relative_steps:
         total += SAFETY * u * (1 + r * gain)

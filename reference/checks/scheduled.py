@@ -119,4 +119,5 @@ class Scheduled(Check):
 
     def tolerance(self, judge):
         c = judge.case
-        return T.tolerance("step", c.spec, c.dtype, len(c.x), self.spec(c.spec).optimizer, horizon=steps(c)), []
+        return T.tolerance("step", c.spec, c.dtype, len(c.x), self.spec(c.spec).optimizer, horizon=steps(c),
+                           steps_per_epoch=c.steps_per_epoch), []
