@@ -21,6 +21,15 @@ def _layers(spec: S.Spec) -> str:
     return " -> ".join(parts)
 
 
+def _optimizer(spec: S.Spec) -> str:
+    """The optimizer in a few words: its rate or schedule, its clipping."""
+    opt = spec.optimizer
+    sch = opt.schedule
+    rate = f"{opt.params['learning_rate']:g}" if sch is None else f"{sch.name} from {opt.params['learning_rate']:g} per {sch.per}"
+    clip = "" if opt.clip is None else f", {opt.clip.rule} {opt.clip.threshold:g}"
+    return f"{opt.name} {rate}{clip}"
+
+
 SHORT_LOSS = {"categorical_crossentropy": "cce", "sparse_categorical_crossentropy": "sparse cce",
               "binary_crossentropy": "bce", "mse": "mse", "half_sse": "half sse"}
 
@@ -32,7 +41,7 @@ def run_list(args) -> int:
     for name in S.bundled_names():
         s = S.load(name)
         table.add_row(name, _layers(s), f"{s.parameter_count():,}", SHORT_LOSS[s.loss.name],
-                      f"{s.optimizer.name} {s.optimizer.params.get('learning_rate', '')}",
+                      _optimizer(s),
                       s.training.dataset.name, s.source.document[:3])
     out.print(table)
     return 0
@@ -40,7 +49,7 @@ def run_list(args) -> int:
 
 def run_show(args) -> int:
     s = S.load(args.spec)
-    out.print(f"[bold]{s.name}[/]  {_layers(s)}  ({s.parameter_count():,} parameters)")
+    out.print(f"[bold]{s.name}[/]  {_layers(s)}  ({s.parameter_count():,} parameters), {_optimizer(s)}")
     if s.description:
         out.print(s.description, style="dim", markup=False)
     out.file.flush()

@@ -11,6 +11,8 @@ from nnparity.golden.read import FORMAT, sha256
 from nnparity.selection import LabelledSpec, label_specs
 from reference import spec as S
 from reference.checks import CHECKS, check_names, collect, make_case, optimizer_spec
+from reference.checks.scheduled import Scheduled
+from reference.checks.scheduled import steps as scheduled_steps
 from reference.checks.steps import Step
 from reference.implementation import NumpyImplementation
 from reference.judge import Judge
@@ -47,6 +49,12 @@ def export_case(ls: LabelledSpec, dtype: str, directory: Path, steps: int) -> st
             if opt.clip is not None:
                 entry["optimizer"]["clip"] = {"rule": opt.clip.rule, "threshold": opt.clip.threshold, "epsilon": opt.clip.epsilon}
             # The reference's own steps, end to end, for readers that compare updates directly.
+            _save(folder, c.golden_file, collect(ref, judge.ref_case, check))
+        elif isinstance(c, Scheduled):
+            opt = c.spec(spec).optimizer
+            entry["optimizer"] = {"name": opt.name, "params": opt.params,
+                                  "schedule": {"name": opt.schedule.name, **opt.schedule.params},
+                                  "steps": scheduled_steps(case), "steps_per_epoch": case.steps_per_epoch}
             _save(folder, c.golden_file, collect(ref, judge.ref_case, check))
         elif c.shares is None and check != "weights":
             _save(folder, c.golden_file, judge.reference(check))
