@@ -23,8 +23,8 @@ from keras import ops
 from keras_impl.model import Built, GivenMaskDropout
 
 
-def _total(loss_fn, pred_fn, y, z, reg_losses):
-    loss = loss_fn(y, pred_fn(z))
+def _total(loss_fn, pred_fn, y, z, reg_losses, w=None):
+    loss = loss_fn(y, pred_fn(z)) if w is None else loss_fn(y, pred_fn(z), sample_weight=w)
     for r in reg_losses:
         loss = loss + r
     return loss
@@ -49,22 +49,23 @@ def _tensorflow(built: Built, loss_fn, pred, out_act) -> tuple[Callable, Callabl
 
     model = built.model
 
-    def value_and_grad(inputs, y):
+    def value_and_grad(inputs, y, w=None):
         with tf.GradientTape() as tape:
             z = model(inputs, training=True)
-            loss = _total(loss_fn, pred, y, z, model.losses)
+            loss = _total(loss_fn, pred, y, z, model.losses, w)
         return loss, tape.gradient(loss, model.trainable_variables), None
 
-    compiled: list = []
+    compiled: dict = {}
 
-    def call(inputs, y):
-        # Traced once, for any number of rows: the check batch (64), the schedule's batches and its last,
-        # shorter one each retraced it otherwise (0.2 s each, per case).
-        if not compiled:
+    def call(inputs, y, w=None):
+        # Traced once (with weights, once more), for any number of rows: the check batch (64), the schedule's
+        # batches and its last, shorter one each retraced it otherwise (0.2 s each, per case).
+        weighted = w is not None
+        if weighted not in compiled:
             rows_free = lambda t: tf.TensorSpec((None, *t.shape[1:]), t.dtype)
-            signature = list(tf.nest.map_structure(rows_free, (inputs, y)))
-            compiled.append(tf.function(value_and_grad, input_signature=signature, jit_compile=False))
-        return compiled[0](inputs, y)
+            signature = list(tf.nest.map_structure(rows_free, (inputs, y, w) if weighted else (inputs, y)))
+            compiled[weighted] = tf.function(value_and_grad, input_signature=signature, jit_compile=False)
+        return compiled[weighted](inputs, y, w) if weighted else compiled[weighted](inputs, y)
 
     return call, lambda inputs, training: _layer_outputs(built, inputs, out_act, training)
 
@@ -74,9 +75,9 @@ def _jax(built: Built, loss_fn, pred, out_act) -> tuple[Callable, Callable]:
 
     model = built.model
 
-    def f(trainable, non_trainable, inputs, y):
+    def f(trainable, non_trainable, inputs, y, w):
         z, new_state, reg = model.stateless_call(trainable, non_trainable, inputs, training=True, return_losses=True)
-        return _total(loss_fn, pred, y, z, reg), new_state
+        return _total(loss_fn, pred, y, z, reg, w), new_state
 
     def outputs(trainable, non_trainable, inputs, training):
         with keras.StatelessScope(state_mapping=list(zip(model.trainable_variables, trainable))
@@ -87,8 +88,8 @@ def _jax(built: Built, loss_fn, pred, out_act) -> tuple[Callable, Callable]:
     outs = jax.jit(outputs, static_argnums=3)
     state = lambda: ([v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables])
 
-    def value_and_grad(inputs, y):
-        (loss, new_state), grads = grad(*state(), inputs, y)
+    def value_and_grad(inputs, y, w=None):
+        (loss, new_state), grads = grad(*state(), inputs, y, w)
         return loss, grads, new_state
 
     return value_and_grad, (lambda inputs, training: outs(*state(), inputs, training))
@@ -99,9 +100,9 @@ def _torch(built: Built, loss_fn, pred, out_act) -> tuple[Callable, Callable]:
 
     model = built.model
 
-    def value_and_grad(inputs, y):
+    def value_and_grad(inputs, y, w=None):
         z = model(inputs, training=True)
-        loss = _total(loss_fn, pred, y, z, model.losses)
+        loss = _total(loss_fn, pred, y, z, model.losses, w)
         return loss.detach(), torch.autograd.grad(loss, [v.value for v in model.trainable_variables]), None
 
     def outputs(inputs, training):
@@ -115,11 +116,14 @@ BACKENDS: dict[str, Callable] = {"tensorflow": _tensorflow, "jax": _jax, "torch"
 
 
 def functions(built: Built, loss_fn, pred, out_act) -> tuple[Callable, Callable]:
-    """``(value_and_grad(inputs, y) -> (loss, grads, new state or None), layer_outputs(inputs, training) -> [a^1, ...])``
-    for this backend; gradients in the order of ``model.trainable_variables``."""
+    """``(value_and_grad(inputs, y, w=None) -> (loss, grads, new state or None), layer_outputs(inputs, training) ->
+    [a^1, ...])`` for this backend; gradients in the order of ``model.trainable_variables``; ``w`` the rows' weights."""
     grad, outs = BACKENDS[keras.backend.backend()](built, loss_fn, pred, out_act)
 
     def tensors(inputs):
         return [ops.convert_to_tensor(i) for i in inputs] if isinstance(inputs, list) else ops.convert_to_tensor(inputs)
 
-    return (lambda inputs, y: grad(tensors(inputs), ops.convert_to_tensor(y))), (lambda inputs, training: outs(tensors(inputs), training))
+    def value_and_grad(inputs, y, w=None):
+        return grad(tensors(inputs), ops.convert_to_tensor(y), None if w is None else ops.convert_to_tensor(w))
+
+    return value_and_grad, (lambda inputs, training: outs(tensors(inputs), training))

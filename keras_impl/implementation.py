@@ -163,7 +163,7 @@ class KerasImplementation:
             built = kmodel.build(spec, weights, init_state(spec), dtype, native)
             exact = dtype == "float64" and self.backend != "tensorflow" and Native.FLOAT64_STOCK not in native
             from_logits = Native.PROBABILITIES not in native
-            loss_fn = losses.make(spec.loss.name, spec.loss.reduction, dtype, exact, from_logits)
+            loss_fn = losses.make(spec.loss.name, spec.loss.reduction, dtype, exact, from_logits, spec.loss.weighted_reduction)
             out_act = kmodel.output_activation(spec, native, dtype)
             pred = (lambda z: z) if LOSSES[spec.loss.name].link or not from_logits else out_act
             grad, outs = compiled.functions(built, loss_fn, pred, out_act)
@@ -227,24 +227,39 @@ class KerasImplementation:
         with keras.device(_device(h.device)), self._restoring(h) if training else nullcontext():
             return [np.array(ops.convert_to_numpy(a)) for a in h.layer_outputs(h.built.inputs(x, masks, training), training)]
 
-    def _grads(self, h, x, y, masks):
-        loss, grads, new_state = h.value_and_grad(h.built.inputs(x, masks, True), y)
+    def _row_weights(self, h, y, sample_weight):
+        """The rows' weights: the sample weights given, or the class weights through Keras's own conversion (what
+        ``fit(class_weight=...)`` does: ``class_weight_to_sample_weights``), in the model's dtype; or None."""
+        dtype = keras.backend.standardize_dtype(h.built.weights[0].dtype)
+        if sample_weight is not None:
+            return np.asarray(sample_weight, dtype=dtype)
+        cw = h.spec.training.class_weight
+        if cw is None:
+            return None
+        from keras.src.trainers.data_adapters.data_adapter_utils import class_weight_to_sample_weights
+
+        with optimizers.floatx(dtype):  # it builds the weights as floatx
+            return np.asarray(class_weight_to_sample_weights(np.asarray(y), dict(enumerate(cw))), dtype=dtype)
+
+    def _grads(self, h, x, y, masks, sample_weight=None):
+        w = self._row_weights(h, y, sample_weight)
+        loss, grads, new_state = h.value_and_grad(h.built.inputs(x, masks, True), y, w)
         return loss, [grads[j] for j in h.built.trainable_order], new_state
 
-    def loss_and_grads(self, h, x, y, masks=None):
+    def loss_and_grads(self, h, x, y, masks=None, sample_weight=None):
         self._live(h)
         with keras.device(_device(h.device)), self._restoring(h):
-            loss, grads, _ = self._grads(h, x, y, masks)
+            loss, grads, _ = self._grads(h, x, y, masks, sample_weight)
             return float(ops.convert_to_numpy(loss)), [np.array(ops.convert_to_numpy(g)) for g in grads]
 
-    def step(self, h, x, y, masks=None):
+    def step(self, h, x, y, masks=None, sample_weight=None):
         self._live(h)
         # Under floatx = the model's dtype, as fit() runs: Keras's clipping forms its constants (``1.0 / clipnorm``,
         # ``clipvalue``) as Python floats, which the torch backend converts to floatx tensors (float32 by
         # default), rounding a float64 model's clipped gradient to float32 (measured: 3e-9 from the reference).
         dtype = keras.backend.standardize_dtype(h.built.weights[0].dtype)
         with keras.device(_device(h.device)), optimizers.floatx(dtype):
-            _, grads, new_state = self._grads(h, x, y, masks)
+            _, grads, new_state = self._grads(h, x, y, masks, sample_weight)
             variables = h.model.trainable_variables
             ordered = [None] * len(variables)  # the model's order, as the optimizer is built on it
             for i, j in enumerate(h.built.trainable_order):
@@ -311,6 +326,8 @@ class KerasImplementation:
         self._live(h)
         if h.built.mask_layers:
             raise ValueError("train() takes no dropout masks; train a spec with dropout step by step")
+        if h.spec.training.class_weight is not None or h.spec.training.sample_weight is not None:
+            raise ValueError("train() compiles the unweighted loss; train a weighted spec step by step")
         sizes = {len(b) for b in batches[:-1]}
         if len(sizes) > 1 or (sizes and len(batches[-1]) > next(iter(sizes))):
             raise ValueError("train() takes batches of one size (the last may be smaller), as model.fit cuts them")

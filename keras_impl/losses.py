@@ -40,19 +40,29 @@ PER_SAMPLE = {
 }
 
 
-def make(name: str, reduction: str, dtype: str, exact: bool = False, from_logits: bool = True):
-    """A callable ``(y_true, y_pred) -> loss``: Keras's loss object, or with ``exact`` its float64-exact form.
-    ``from_logits=False`` is native mode's ``probabilities``: Keras's own default, where the tensorflow
-    backend quietly uses the logits and the jax and torch backends clip the probabilities at 1e-7."""
+def make(name: str, reduction: str, dtype: str, exact: bool = False, from_logits: bool = True,
+         weighted_reduction: str = "sum_over_batch_size"):
+    """A callable ``(y_true, y_pred, sample_weight=None) -> loss``: Keras's loss object, or with ``exact`` its
+    float64-exact form. A weighted mean divides by the rows or by the weights' sum as ``weighted_reduction`` says:
+    Keras's own reductions of those names (``keras/src/losses/loss.py``, ``reduce_values``; without weights both
+    divide by the rows). ``from_logits=False`` is native mode's ``probabilities``: Keras's own default, where the
+    tensorflow backend quietly uses the logits and the jax and torch backends clip the probabilities at 1e-7."""
+    r = weighted_reduction if reduction == "mean" else REDUCTIONS[reduction]
     if not from_logits:
-        return _keras_loss(name, REDUCTIONS[reduction], dtype, from_logits=False)
+        return _keras_loss(name, r, dtype, from_logits=False)
     if not exact:
-        return _keras_loss(name, REDUCTIONS[reduction], dtype)
+        return _keras_loss(name, r, dtype)
     per_sample = PER_SAMPLE[name]
 
-    def loss(y_true, y_pred):
-        total = ops.sum(per_sample(y_true, y_pred))
-        return total / y_pred.shape[0] if reduction == "mean" else total
+    def loss(y_true, y_pred, sample_weight=None):
+        values = per_sample(y_true, y_pred)
+        if sample_weight is None:
+            total = ops.sum(values)
+            return total / y_pred.shape[0] if reduction == "mean" else total
+        total = ops.sum(values * sample_weight)
+        if reduction == "sum":
+            return total
+        return total / (y_pred.shape[0] if weighted_reduction == "sum_over_batch_size" else ops.sum(sample_weight))
 
     return loss
 

@@ -58,6 +58,15 @@ def _scheduled() -> S.Spec:
     return S.validate(dataclasses.replace(base, optimizer=dataclasses.replace(base.optimizer, schedule=schedule)))
 
 
+def _class_weighted() -> S.Spec:
+    """The digits network on a class-weighted loss: digit 9 weighs 4, digit 8 half (Keras's default reduction)."""
+    import dataclasses
+
+    base = _digits()
+    weights = (1.0,) * 8 + (0.5, 4.0)
+    return S.validate(dataclasses.replace(base, training=dataclasses.replace(base.training, class_weight=weights)))
+
+
 def _clipped(rule: str) -> Callable[[], S.Spec]:
     """The digits network with SGD clipped at 0.3: above the first layer's kernel norm (0.64 - 0.75 over the first 50
     steps) and the second's (0.33 - 0.43), below both biases' (0.10 - 0.19), and below the global norm (0.74 - 0.86)."""
@@ -171,6 +180,13 @@ CATALOG: list[Topic] = [
           "one schedule on both sides: ExponentialLR(gamma=0.5 ** (1/8)) stepped after every optimizer.step() (or "
           "staircase=True in Keras, for torch's per-epoch halving)",
           _scheduled, native_sides=("torch",)),
+    Topic("weighted-mean", "class weights: Keras divides the weighted sum by the rows, torch's CrossEntropyLoss(weight=) "
+          "by the weights", ("torch", "keras-tensorflow"), (Native.WEIGHTED_MEAN,),
+          ("CrossEntropyLoss(weight=w)(z, labels): sum w_y l / sum w_y",
+           "fit(class_weight=w): sum w_y l / N (sum_over_batch_size)"),
+          "one convention on both sides: weighted_reduction stated (Keras: a loss with reduction="
+          "'mean_with_sample_weight'; torch: reduction='none', then (w * l).sum() / len(l))",
+          _class_weighted, native_sides=("torch",)),
     Topic("clipnorm-per-tensor", "clipnorm: each tensor by its own norm (Keras) or one global norm (torch clip_grad_norm_)",
           ("torch", "keras-tensorflow"), (Native.CLIP_GRAD_NORM,),
           ("clip_grad_norm_(model.parameters(), 0.3): g * min(1, c / (norm(all g) + 1e-6))",

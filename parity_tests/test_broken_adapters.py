@@ -44,7 +44,7 @@ class ForgottenL2(TorchImplementation):
 
     name = "torch-no-l2"
 
-    def _loss_on(self, h, x, y, masks=None):
+    def _loss_on(self, h, x, y, masks=None, sample_weight=None):
         from torch_impl import losses
 
         z = h.model.logits(x, training=True, masks=masks)

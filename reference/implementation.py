@@ -16,6 +16,9 @@ expects: one-hot rows (``categorical_crossentropy``), int64 labels (``sparse_cat
 or values of shape (N, outputs) (``binary_crossentropy``, ``mse``, ``half_sse``). **masks** (specs with
 dropout) are ``{"layers[i]": keep}``, a boolean (N, width) array per dropout layer, drawn by the oracle
 (``reference/masks.py``): every implementation drops the same units, scaling the kept ones by 1 / (1 - rate).
+**sample_weight** (specs with ``training.sample_weight``) is one weight per row of x, drawn by the oracle;
+class weights are the spec's own (``spec.training.class_weight``), for the implementation to apply with its
+framework's mechanism (``reference/weighting.py`` says what each weighted mean divides by).
 
 **dtype** is ``"float32"`` or ``"float64"``: every computation runs in it (no TF32, no mixed
 precision). **device** is ``"cpu"`` or ``"cuda"``.
@@ -30,11 +33,12 @@ implementation written for dense layers alone keeps working unchanged):
     The output activation :math:`a^L` (probabilities for a softmax or sigmoid output), shape (N, outputs), in
     inference mode or, with ``training=True`` (specs with batch normalization or dropout), training mode:
     batch statistics and the given masks. Changes nothing, state included.
-``loss_and_grads(handle, x, y[, masks]) -> (loss, grads)``
-    The loss C as the reference defines it (the data loss reduced by ``spec.loss.reduction``, plus
+``loss_and_grads(handle, x, y[, masks][, sample_weight]) -> (loss, grads)``
+    The loss C as the reference defines it (the data loss reduced by ``spec.loss.reduction``, each row weighted
+    by ``sample_weight`` or by its class's ``spec.training.class_weight`` as ``reference/weighting.py`` says, plus
     ``l2 * sum(t**2)`` for every tensor with an l2) and dC/dweight for every weight, canonical layout, in
     training mode. Changes nothing, state included.
-``step(handle, x, y[, masks]) -> weights``
+``step(handle, x, y[, masks][, sample_weight]) -> weights``
     One optimizer step: the gradient of C at the current weights on (x, y), clipped as ``spec.optimizer.clip``
     says (``reference/clipping.py``; ``None``: not clipped), applied once by the handle's optimizer at the rate
     ``spec.optimizer.schedule`` gives this step (``reference/schedules.py``; ``None``: the constant
@@ -118,11 +122,11 @@ class NumpyImplementation:
     def layer_outputs(self, net, x, training=False, masks=None):
         return [a for a, _ in net.forward(x, training=training, masks=masks)]
 
-    def loss_and_grads(self, net, x, y, masks=None):
-        return net.loss_and_grads(x, y, masks=masks)
+    def loss_and_grads(self, net, x, y, masks=None, sample_weight=None):
+        return net.loss_and_grads(x, y, masks=masks, **_weights(sample_weight))
 
-    def step(self, net, x, y, masks=None):
-        net.step(x, y, masks=masks)
+    def step(self, net, x, y, masks=None, sample_weight=None):
+        net.step(x, y, masks=masks, **_weights(sample_weight))
         return net.weights()
 
     def weights(self, net):
@@ -140,9 +144,24 @@ class NumpyImplementation:
         return net.weights()
 
 
+def _weights(sample_weight) -> dict:
+    # Passed only when there are weights, so a Network subclass written before them keeps working.
+    return {} if sample_weight is None else {"sample_weight": sample_weight}
+
+
 def train(impl, handle, x, y, batches, spec: Spec | None = None, steps_per_epoch: int | None = None) -> Weights:
     """``impl.train`` where the implementation has one, else one ``step`` per batch. Under a per-epoch schedule
-    (``spec``), the batches are trained an epoch (``steps_per_epoch``) at a time, each followed by ``end_epoch``."""
+    (``spec``), the batches are trained an epoch (``steps_per_epoch``) at a time, each followed by ``end_epoch``.
+    A weighted spec trains step by step: ``train`` takes no weights (class weights through ``fit`` are for later)."""
+    if spec is not None and spec.training.sample_weight is not None:
+        raise ValueError("train() takes no sample weights; a spec with training.sample_weight trains through step()")
+    if spec is not None and spec.training.class_weight is not None:
+        weights = impl.weights(handle)
+        for i, idx in enumerate(batches):
+            weights = impl.step(handle, x[idx], y[idx])
+            if steps_per_epoch and (i + 1) % steps_per_epoch == 0 and spec.optimizer.schedule is not None:
+                impl.end_epoch(handle)
+        return weights
     schedule = spec.optimizer.schedule if spec is not None else None
     if schedule is not None and schedule.per == "epoch":
         if not steps_per_epoch:

@@ -3,7 +3,8 @@ r"""Losses with their gradients, as a name -> function table.
 A loss is a per-sample value :math:`\ell_n` reduced over the batch of N samples:
 
 * ``reduction = "mean"``: :math:`C = \frac1N \sum_n \ell_n` (Keras ``sum_over_batch_size``, torch ``mean``);
-* ``reduction = "sum"``: :math:`C = \sum_n \ell_n` (the digits ``NeuralNetwork``, which sums gradients).
+* ``reduction = "sum"``: :math:`C = \sum_n \ell_n` (the digits ``NeuralNetwork``, which sums gradients);
+* with sample or class weights, ``reference/weighting.py``.
 
 The cross-entropies are always computed from the logits :math:`z = z^L`, never from probabilities,
 so no framework's clipping (Keras 1e-7, torch's -100 clamp) enters the reference. Their output
@@ -102,14 +103,4 @@ LOSSES: dict[str, LossFn] = {
     "mse": LossFn(_mse, _mse_grad, None, "values"),
     "half_sse": LossFn(_half_sse, _half_sse_grad, None, "values"),
 }
-REDUCTIONS = ("mean", "sum")
-
-
-def reduce(per_sample: Array, reduction: str) -> float:
-    total = per_sample.sum()
-    return total / len(per_sample) if reduction == "mean" else total
-
-
-def reduction_scale(n: int, reduction: str) -> float:
-    """The factor dC/d(l_n): 1/N for a mean, 1 for a sum."""
-    return 1.0 / n if reduction == "mean" else 1.0
+REDUCTIONS = ("mean", "sum")  # reduced in reference/weighting.py, with the weights where a spec has them

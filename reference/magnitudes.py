@@ -37,8 +37,9 @@ import numpy as np
 
 from reference.activations import sigmoid
 from reference.checks import keys as K
-from reference.losses import LOSSES, reduction_scale
+from reference.losses import LOSSES
 from reference.network import Network
+from reference.weighting import reduction_scale, row_weights
 
 Array = np.ndarray
 
@@ -115,7 +116,7 @@ LOSS_MAGNITUDES = {
 
 
 def network_magnitudes(spec, weights: list[Array], state: list[Array], x: Array, y: Array, u: float, *,
-                       training: bool, masks=None) -> dict[str, Array]:
+                       training: bool, masks=None, sample_weight: Array | None = None) -> dict[str, Array]:
     """The magnitudes of the reference's forward, loss and gradient answers on (x, y), in float64, keyed as the
     checks key the answers (``reference/checks/keys.py``); ``u`` is the unit roundoff of the run being judged (for
     the squared losses' second-order term). Each layer kind supplies its own rules (``forward_magnitude``,
@@ -141,16 +142,21 @@ def network_magnitudes(spec, weights: list[Array], state: list[Array], x: Array,
     link = LOSSES[spec.loss.name].link is not None
     e = last.kind.excess(last.layer, net.tensors(last), trace[-1][1], m_in[-2]) if link else m_in[-1] - np.abs(a)
     v = z if link else a
-    scale = reduction_scale(len(x), spec.loss.reduction)
-    data = np.sqrt(np.sum(loss_mag(v, y, e, u) ** 2)) * (scale if spec.loss.reduction == "mean" else 1.0)
-    out[K.LOSS] = np.asarray(max(abs(net.loss(x, y, trace)), float(np.hypot(data, float(net._penalty())))))
+    w = row_weights(spec, y, sample_weight)  # each row's term is weighted, as the loss is (reference/weighting.py)
+    scale = reduction_scale(len(x), spec.loss.reduction, w, spec.loss.weighted_reduction)
+    per_row = loss_mag(v, y, e, u) * (1.0 if w is None else w)
+    by_weights = w is not None and spec.loss.weighted_reduction == "mean_with_sample_weight"
+    divisor = 1.0 if spec.loss.reduction == "sum" else (w.sum() if by_weights else len(x))
+    data = np.sqrt(np.sum(per_row ** 2)) / divisor
+    out[K.LOSS] = np.asarray(max(abs(net.loss(x, y, trace, sample_weight=sample_weight)),
+                                 float(np.hypot(data, float(net._penalty())))))
 
     # Backward: BP1's operands, then each kind's VJP with its operands' absolute values, in quadrature over the batch.
     m_g = grad_mag(v, y, e) * scale
     if not link:
         act, params = last.kind.act(last.layer)
         m_g = act.magnitude(z, a, m_g, **params)
-    _, grads = net.loss_and_grads(x, y, masks=masks)
+    _, grads = net.loss_and_grads(x, y, masks=masks, sample_weight=sample_weight)
     for s in reversed(net.slots):
         p = net.tensors(s)
         kw = {"from_delta": True} if s is last else {}

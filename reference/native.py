@@ -33,6 +33,8 @@ class Native(Enum):
     OWN_DROPOUT = "the framework's own dropout layer and random generator instead of the given masks"
     SCHEDULE_PER_EPOCH = ("a per-step learning-rate schedule ported to a scheduler stepped once per epoch, as torch's "
                           "tutorials loop: one decay of decay_rate per epoch")
+    WEIGHTED_MEAN = ("class weights as torch users pass them, CrossEntropyLoss(weight=w) on class labels: the weighted "
+                     "sum divided by the sum of the rows' weights, whatever the spec's weighted_reduction")
     CLIP_GRAD_NORM = ("a norm clipping (clipnorm or global_clipnorm) as torch users write it: clip_grad_norm_ over every "
                       "parameter, one global norm plus 1e-6")
 

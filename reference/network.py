@@ -37,10 +37,11 @@ from reference.activations import ACTIVATIONS
 from reference.buffers import Buffers
 from reference.layers import KINDS, LayerKind
 from reference.layers.dense import Dense
-from reference.losses import LOSSES, reduce, reduction_scale
+from reference.losses import LOSSES
 from reference.masks import Masks
 from reference.optimizers import make_optimizer
 from reference.spec import Spec
+from reference.weighting import reduce, reduction_scale, row_weights
 
 
 @dataclass
@@ -110,20 +111,30 @@ class Network:
         """The output activation a^L (probabilities for a softmax or sigmoid output)."""
         return self.forward(x, training=training, masks=masks)[-1][0]
 
-    def loss(self, x: np.ndarray, y: np.ndarray, trace: Trace | None = None, *, masks: Masks | None = None) -> float:
-        """C on (x, y) in training mode (the loss training minimizes)."""
+    def loss(self, x: np.ndarray, y: np.ndarray, trace: Trace | None = None, *, masks: Masks | None = None,
+             sample_weight: np.ndarray | None = None) -> float:
+        """C on (x, y) in training mode (the loss training minimizes), weighted as the spec says."""
         trace = self.forward(x, training=True, masks=masks) if trace is None else trace
         a, (_, z, _) = trace[-1]
-        data = reduce(self.loss_fn.per_sample(z if self.loss_fn.link else a, y), self.spec.loss.reduction)
+        per_sample = self.loss_fn.per_sample(z if self.loss_fn.link else a, y)
+        loss = self.spec.loss
+        data = reduce(per_sample, loss.reduction, self._row_weights(y, sample_weight), loss.weighted_reduction)
         return float(data + self._penalty())
+
+    def _row_weights(self, y, sample_weight) -> np.ndarray | None:
+        """The rows' weights in the network's dtype (a float32 run weighs its rows in float32, as it computes)."""
+        w = row_weights(self.spec, y, sample_weight)
+        return None if w is None else w.astype(self.dtype)
 
     def _penalty(self):
         return sum(l2 * np.sum(self.params[s.params[n]] ** 2) for s in self.slots for n, l2 in s.l2.items())
 
-    def output_delta(self, trace: Trace, y: np.ndarray, rows: int) -> np.ndarray:
-        """BP1: delta^L = dC/dz^L, in closed form where the loss is fused with its softmax/sigmoid output."""
+    def output_delta(self, trace: Trace, y: np.ndarray, rows: int, *, sample_weight: np.ndarray | None = None) -> np.ndarray:
+        """BP1: delta^L = dC/dz^L, in closed form where the loss is fused with its softmax/sigmoid output; each row
+        scaled by dC/dl_n (1/N, 1, or its weight's share: ``reference/weighting.py``)."""
         a, (_, z, _) = trace[-1]
-        scale = reduction_scale(rows, self.spec.loss.reduction)
+        loss = self.spec.loss
+        scale = reduction_scale(rows, loss.reduction, self._row_weights(y, sample_weight), loss.weighted_reduction)
         if self.loss_fn.link:
             return self.loss_fn.gradient(z, y) * scale
         out = self.slots[-1]
@@ -131,14 +142,17 @@ class Network:
         return act.backward(z, a, self.loss_fn.gradient(a, y) * scale, **params)
 
     def loss_and_grads(self, x: np.ndarray, y: np.ndarray, buffers: Buffers | None = None, *,
-                       masks: Masks | None = None) -> tuple[float, W.Weights]:
+                       masks: Masks | None = None, sample_weight: np.ndarray | None = None) -> tuple[float, W.Weights]:
         """C and dC/dparam for every weight, in the canonical order, in training mode; changes nothing (the
         gradients are written into ``buffers`` where given, valid until their next use)."""
-        return self._backprop(np.asarray(x, dtype=self.dtype), y, masks, buffers)[:2]
+        args = (masks, buffers) if sample_weight is None else (masks, buffers, sample_weight)
+        return self._backprop(np.asarray(x, dtype=self.dtype), y, *args)[:2]
 
-    def _backprop(self, x, y, masks, buffers) -> tuple[float, W.Weights, Trace]:
+    def _backprop(self, x, y, masks, buffers, sample_weight=None) -> tuple[float, W.Weights, Trace]:
         trace = self.forward(x, training=True, masks=masks, buffers=buffers)
-        loss = self.loss(x, y, trace)
+        # The weights go to loss and output_delta only when there are any: a subclass written before them keeps working.
+        weights = {} if sample_weight is None else {"sample_weight": sample_weight}
+        loss = self.loss(x, y, trace, **weights)
         grads: list[np.ndarray | None] = [None] * len(self.params)
         g = None
         for s in reversed(self.slots):
@@ -146,7 +160,7 @@ class Network:
             first = s.index == 0  # the inputs need no gradient
             buf = None if buffers is None else (lambda key, like, s=s: buffers.get(("g", s.index, key), like.shape, self.dtype))
             if s is self.slots[-1]:  # BP1: the output layer's delta from the loss
-                g, layer_grads = s.kind.backward_from_delta(s.layer, p, trace[s.index][1], self.output_delta(trace, y, len(x)),
+                g, layer_grads = s.kind.backward_from_delta(s.layer, p, trace[s.index][1], self.output_delta(trace, y, len(x), **weights),
                                                             buf, need_input=not first)
             elif s.layer.type == "dense":  # BP2 through f', then BP3, BP4
                 g, layer_grads = s.kind.backward(s.layer, p, trace[s.index][1], g, buf, need_input=not first)
@@ -159,9 +173,10 @@ class Network:
                 grads[s.params[name]] = grad
         return loss, grads, trace
 
-    def step(self, x: np.ndarray, y: np.ndarray, *, masks: Masks | None = None) -> float:
+    def step(self, x: np.ndarray, y: np.ndarray, *, masks: Masks | None = None, sample_weight: np.ndarray | None = None) -> float:
         """One optimizer step on this batch, and the state's training-mode update; the loss before the step."""
-        loss, grads, trace = self._backprop(np.asarray(x, dtype=self.dtype), y, masks, self._buffers)
+        args = (masks, self._buffers) if sample_weight is None else (masks, self._buffers, sample_weight)
+        loss, grads, trace = self._backprop(np.asarray(x, dtype=self.dtype), y, *args)
         self.optimizer.update(self.params, grads)
         self._update_state(trace)
         return loss

@@ -109,6 +109,9 @@ AnyLayer = Layer | BatchNorm | Dropout | LayerNorm
 class Loss:
     name: str
     reduction: str = "mean"  # "mean" over the batch, or "sum"
+    # Under sample or class weights, what "mean" divides the weighted sum by (reference/weighting.py):
+    # the rows (Keras's "sum_over_batch_size") or the weights' sum (Keras's "mean_with_sample_weight", torch's).
+    weighted_reduction: str = "sum_over_batch_size"
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,14 @@ class Split:
 
 
 @dataclass(frozen=True)
+class SampleWeight:
+    """Per-row weights of the training rows, drawn by the oracle (``reference/weighting.py``)."""
+
+    name: str
+    params: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Training:
     dataset: Dataset
     split: Split = Split()
@@ -164,6 +175,8 @@ class Training:
     epochs: int = 1
     shuffle: bool = True
     schedule_seed: int = 0
+    class_weight: tuple[float, ...] | None = None  # one weight per class (Keras's class_weight, torch's weight=)
+    sample_weight: SampleWeight | None = None
 
 
 @dataclass(frozen=True)
@@ -256,7 +269,7 @@ def to_dict(spec: Spec) -> dict:
         "input_shape": list(spec.input_shape),
         "source": {"document": spec.source.document, "section": spec.source.section},
         "layers": layers,
-        "loss": {"name": spec.loss.name, "reduction": spec.loss.reduction},
+        "loss": {"name": spec.loss.name, "reduction": spec.loss.reduction, "weighted_reduction": spec.loss.weighted_reduction},
         "optimizer": _optimizer_dict(spec.optimizer),
         "training": {
             "batch_size": t.batch_size,
@@ -265,6 +278,8 @@ def to_dict(spec: Spec) -> dict:
             "schedule_seed": t.schedule_seed,
             "dataset": _named(t.dataset.name, t.dataset.params),
             "split": {"method": t.split.method, "test_fraction": t.split.test_fraction, "seed": t.split.seed},
+            **({} if t.class_weight is None else {"class_weight": list(t.class_weight)}),  # absent: unweighted
+            **({} if t.sample_weight is None else {"sample_weight": _named(t.sample_weight.name, t.sample_weight.params)}),
         },
     }
 

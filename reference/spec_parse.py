@@ -10,7 +10,7 @@ import math
 import re
 from typing import Any
 
-from reference import activations, clipping, datasets, initializers, layers, losses, optimizers, schedules
+from reference import activations, clipping, datasets, initializers, layers, losses, optimizers, schedules, weighting
 from reference.errors import SHOWN, SpecError, show
 from reference.params import resolve
 from reference.spec import (
@@ -26,6 +26,7 @@ from reference.spec import (
     LayerNorm,
     Loss,
     Optimizer,
+    SampleWeight,
     Schedule,
     Source,
     Spec,
@@ -205,17 +206,38 @@ def _training(raw: Any, problems: list[str]) -> Training | None:
     test_fraction = s.get("test_fraction", "number", 0.2)
     split_seed = s.get("seed", "int", 0)
     s.close()
-    t.close()
     if ds_name is not None and method is not None:
         allowed = datasets.DATASETS[ds_name].splits
         if method not in allowed:
             problems.append(f"training.split.method: {ds_name} allows {', '.join(repr(a) for a in allowed)}; got {show(method)}")
     if method == "random" and test_fraction is not None and not 0 < test_fraction < 1:
         problems.append(f"training.split.test_fraction: got {test_fraction}; expected a number in (0, 1)")
+    class_weight = t.get("class_weight", "list", None)
+    if class_weight is not None and (not class_weight or not all(_kind_ok(w, "number") and w >= 0 for w in class_weight)):
+        problems.append(f"training.class_weight: got {show(class_weight)}; expected one number >= 0 per class")
+        class_weight = None
+    sample_weight = None
+    if "sample_weight" in t.raw:
+        name, params = t.named("sample_weight", weighting.SAMPLE_WEIGHTS, {}, weighting.PARAMS, "sample-weight rule",
+                               allow_string=False)
+        sample_weight = None if name is None else SampleWeight(name, params)
+        if sample_weight is not None and params["low"] > params["high"]:
+            problems.append(f"training.sample_weight: low = {params['low']} > high = {params['high']}")
+    t.close()
+    if class_weight is not None and sample_weight is not None:
+        problems.append("training: class_weight and sample_weight are both set; state one (Keras's fit refuses both)")
+    if class_weight is not None and ds_name is not None:
+        n_classes = datasets.DATASETS[ds_name].n_classes(ds_params)
+        if n_classes is None:
+            problems.append(f"training.class_weight: {ds_name} is a regression target, it has no classes to weight")
+        elif len(class_weight) != n_classes:
+            problems.append(f"training.class_weight: {len(class_weight)} weights for the {n_classes} classes of {ds_name}; "
+                            "give one per class, in label order")
     if None in (batch_size, epochs, ds_name, method):
         return None
     return Training(Dataset(ds_name, ds_params), Split(method, float(test_fraction), split_seed),
-                    batch_size, epochs, shuffle, schedule_seed)
+                    batch_size, epochs, shuffle, schedule_seed,
+                    None if class_weight is None else tuple(float(w) for w in class_weight), sample_weight)
 
 
 def _clip(raw: Any, problems: list[str]) -> tuple[Any, Clip | None]:
@@ -342,6 +364,11 @@ def parse(d: Any, source: str) -> Spec:
     reduction = lt.get("reduction", "str", "mean")
     if reduction not in losses.REDUCTIONS:
         problems.append(f"loss.reduction: got {show(reduction)}; expected one of {', '.join(losses.REDUCTIONS)}")
+    weighted_reduction = lt.get("weighted_reduction", "str", "sum_over_batch_size")
+    if weighted_reduction not in weighting.WEIGHTED_REDUCTIONS:
+        problems.append(f"loss.weighted_reduction: got {show(weighted_reduction)}; expected one of "
+                        f"{', '.join(weighting.WEIGHTED_REDUCTIONS)} (what a weighted mean divides by: the rows, Keras's "
+                        "default, or the weights' sum, torch's)")
     lt.close()
 
     raw_optimizer, clip = _clip(t.raw.get("optimizer", _MISSING), problems)
@@ -358,7 +385,7 @@ def parse(d: Any, source: str) -> Spec:
     if problems:
         raise SpecError(source, problems)
     spec = Spec(name, description, src, seed, dtype, tuple(shape), tuple(spec_layers),
-                Loss(loss_name, reduction), Optimizer(opt_name, opt_params, clip, schedule), training)
+                Loss(loss_name, reduction, weighted_reduction), Optimizer(opt_name, opt_params, clip, schedule), training)
     ds = training.dataset
     expected = datasets.input_dim(ds.name, ds.params)
     if spec.n_inputs != expected:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from reference import weighting
 from reference.native import LR_DECAY, Native
 from reference.spec import Spec
 from torch_impl import losses, model, optimizers, schedules
@@ -104,13 +105,22 @@ class TorchImplementation:
             model.restore(h.model, snapshot)
         return [o.cpu().numpy() for o in outs]
 
-    def _loss_on(self, h: TorchHandle, x: torch.Tensor, y: torch.Tensor, masks=None) -> torch.Tensor:
-        """C in training mode: the data loss from the logits, and every tensor's L2 term."""
+    def _loss_on(self, h: TorchHandle, x: torch.Tensor, y: torch.Tensor, masks=None, sample_weight=None) -> torch.Tensor:
+        """C in training mode: the data loss from the logits (weighted as the spec says), and every tensor's L2 term."""
         spec = h.spec
         z = h.model.logits(x, training=True, masks=masks)
         a = h.model.head(z)
         if Native.PROBABILITIES in h.native:
             loss = losses.probability_loss(spec.loss.name, spec.loss.reduction, a, y)
+        elif Native.WEIGHTED_MEAN in h.native and spec.training.class_weight is not None:
+            cw = torch.tensor(spec.training.class_weight, dtype=h.dtype, device=h.device)
+            labels = y if y.dim() == 1 else y.argmax(dim=-1)
+            loss = torch.nn.functional.cross_entropy(z, labels, weight=cw, reduction=spec.loss.reduction)
+        elif sample_weight is not None or spec.training.class_weight is not None:
+            cw = None if spec.training.class_weight is None else torch.tensor(spec.training.class_weight, dtype=h.dtype,
+                                                                                device=h.device)
+            labels = None if cw is None else self._tensor(h, weighting.labels(y.cpu().numpy()))
+            loss = losses.weighted_loss(spec.loss, z, a, y, cw, sample_weight, labels)
         else:
             loss = losses.data_loss(spec.loss.name, spec.loss.reduction, z, a, y)
         for (i, name), l2 in _penalised(spec):
@@ -118,17 +128,20 @@ class TorchImplementation:
             loss = loss + l2 * (t * t).sum()
         return loss
 
-    def loss_and_grads(self, h, x, y, masks=None):
+    def _weights(self, h, sample_weight):
+        return None if sample_weight is None else self._tensor(h, np.asarray(sample_weight))
+
+    def loss_and_grads(self, h, x, y, masks=None, sample_weight=None):
         h.model.zero_grad(set_to_none=False)
         snapshot = model.state_snapshot(h.model)
-        loss = self._loss_on(h, self._tensor(h, x), self._tensor(h, y), self._masks(h, masks))
+        loss = self._loss_on(h, self._tensor(h, x), self._tensor(h, y), self._masks(h, masks), self._weights(h, sample_weight))
         loss.backward()
         model.restore(h.model, snapshot)
         return float(loss.item()), model.canonical(h.model, grads=True)
 
-    def step(self, h, x, y, masks=None):
+    def step(self, h, x, y, masks=None, sample_weight=None):
         h.optimizer.zero_grad(set_to_none=False)
-        self._loss_on(h, self._tensor(h, x), self._tensor(h, y), self._masks(h, masks)).backward()
+        self._loss_on(h, self._tensor(h, x), self._tensor(h, y), self._masks(h, masks), self._weights(h, sample_weight)).backward()
         self.clip_gradients(h)
         h.optimizer.step()
         self._after_step(h)

@@ -41,3 +41,39 @@ def probability_loss(name: str, reduction: str, a: torch.Tensor, y: torch.Tensor
         total = F.binary_cross_entropy(a, y, reduction="sum") / a.shape[-1]
         return total / len(a) if reduction == "mean" else total
     return data_loss(name, reduction, a, a, y)
+
+
+# name -> (z, a, y) -> the per-sample losses (reduction="none"), for weighting row by row
+PER_SAMPLE = {
+    "categorical_crossentropy": lambda z, a, y: F.cross_entropy(z, y, reduction="none"),
+    "sparse_categorical_crossentropy": lambda z, a, y: F.cross_entropy(z, y, reduction="none"),
+    "binary_crossentropy": lambda z, a, y: F.binary_cross_entropy_with_logits(z, y, reduction="none").mean(dim=-1),
+    "mse": lambda z, a, y: F.mse_loss(a, y, reduction="none").mean(dim=-1),
+    "half_sse": lambda z, a, y: 0.5 * F.mse_loss(a, y, reduction="none").sum(dim=-1),
+}
+
+
+def _class_weight_native(loss, class_weight) -> bool:
+    """Whether torch's own ``weight=`` gives the spec's weighted loss. ``F.cross_entropy(weight=w)`` sums
+    :math:`w_{y_n} \\ell_n`; with ``reduction="mean"`` it divides by :math:`\\sum_n w_{y_n}` for class-index targets
+    (mean_with_sample_weight) but by N for class-probability (one-hot) targets (sum_over_batch_size)."""
+    if class_weight is None:
+        return False
+    if loss.reduction == "sum":
+        return loss.name in ("categorical_crossentropy", "sparse_categorical_crossentropy")
+    return (loss.name, loss.weighted_reduction) in (("categorical_crossentropy", "sum_over_batch_size"),
+                                                    ("sparse_categorical_crossentropy", "mean_with_sample_weight"))
+
+
+def weighted_loss(loss, z: torch.Tensor, a: torch.Tensor, y: torch.Tensor, class_weight: torch.Tensor | None,
+                  sample_weight: torch.Tensor | None, labels: torch.Tensor | None) -> torch.Tensor:
+    """C before the L2 term under class or sample weights (``reference/weighting.py``): torch's ``weight=`` where it
+    means the spec's weighted mean (``_class_weight_native``), else the per-sample losses weighted and reduced, the
+    way torch users write a weighted loss that ``weight=`` cannot express (``reduction="none"``)."""
+    if _class_weight_native(loss, class_weight):
+        return F.cross_entropy(z, y, weight=class_weight, reduction=loss.reduction)
+    w = sample_weight if sample_weight is not None else class_weight[labels]
+    total = (w * PER_SAMPLE[loss.name](z, a, y)).sum()
+    if loss.reduction == "sum":
+        return total
+    return total / (len(z) if loss.weighted_reduction == "sum_over_batch_size" else w.sum())

@@ -224,7 +224,8 @@ def _steps(judge: Judge, check: str, out: dict, tol) -> list[str]:
 
     def layerwise(optimizer, before):
         return O.layerwise_step(Network(step_spec, before, dtype="float64", state=judge.ref_case.state), optimizer, before, x, y,
-                                judge.ref_case.check_masks[0] if judge.ref_case.check_masks else None)
+                                judge.ref_case.check_masks[0] if judge.ref_case.check_masks else None,
+                                judge.ref_case.weights_of(slice(0, len(x))))
 
     def error(expected: list[list[np.ndarray]]) -> float:
         worst, before = 0.0, start

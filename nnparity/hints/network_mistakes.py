@@ -19,6 +19,7 @@ import numpy as np
 from reference import activations as A
 from reference import losses as Lo
 from reference import spec as S
+from reference import weighting
 from reference.checks import Case, collect
 from reference.checks import keys as K
 from reference.implementation import NumpyImplementation
@@ -361,7 +362,42 @@ def _float32_constant_mistakes(spec: S.Spec, dtype: str) -> list[Mistake]:
     return out
 
 
+class _Unweighted(_Mistaken):
+    """The weights dropped: no class weights, and the sample weights given are ignored."""
+
+    def __init__(self):
+        super().__init__(edit=lambda spec: dataclasses.replace(spec, training=dataclasses.replace(spec.training, class_weight=None)))
+
+    def loss_and_grads(self, net, x, y, masks=None, sample_weight=None):
+        return super().loss_and_grads(net, x, y, masks=masks)
+
+    def step(self, net, x, y, masks=None, sample_weight=None):
+        return super().step(net, x, y, masks=masks)
+
+
+def _weighting_mistakes(spec: S.Spec) -> list[Mistake]:
+    """Under sample or class weights: the other weighted mean (what torch's weighted loss and Keras's default divide
+    by are not the same), or no weights at all."""
+    if not weighting.weighted(spec):
+        return []
+    checks = frozenset({"loss", "grads", "large-logits"})
+    out = [Mistake("weights-ignored", "the rows unweighted: the sample or class weights not applied", checks, _net_of(_Unweighted()))]
+    if spec.loss.reduction == "mean":
+        other = "mean_with_sample_weight" if spec.loss.weighted_reduction == "sum_over_batch_size" else "sum_over_batch_size"
+        meaning = {"sum_over_batch_size": "divided by the number of rows (Keras's sum_over_batch_size)",
+                   "mean_with_sample_weight": "divided by the sum of the weights (torch's weighted CrossEntropyLoss, "
+                                              "Keras's mean_with_sample_weight)"}
+        edit = lambda spec: dataclasses.replace(spec, loss=dataclasses.replace(spec.loss, weighted_reduction=other))
+        out.append(Mistake("weighted-mean", f"the weighted sum {meaning[other]}, where the spec's weighted_reduction is "
+                           f"{spec.loss.weighted_reduction!r}", checks, _net(edit=edit)))
+    return out
+
+
+def _net_of(impl) -> Callable[[Case, str], dict]:
+    return lambda case, check: collect(impl, case, check)
+
+
 def mistakes(spec: S.Spec, dtype: str, rows: int) -> list[Mistake]:
     """Every network mistake that can show on ``spec`` in a ``dtype`` run with ``rows`` rows in the check batch."""
     return (_scaling_mistakes(spec, rows) + _loss_penalty_missing(spec) + _activation_mistakes(spec, dtype)
-            + _loss_mistakes(spec) + _float32_constant_mistakes(spec, dtype))
+            + _loss_mistakes(spec) + _float32_constant_mistakes(spec, dtype) + _weighting_mistakes(spec))

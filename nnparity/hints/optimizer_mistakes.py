@@ -251,14 +251,15 @@ def replay(mistake: UpdateMistake, start: list[np.ndarray], grads: list[list[np.
     return expected
 
 
-def layerwise_step(net: Network, optimizer: Optimizer, params: list[np.ndarray], x: np.ndarray, y, masks=None) -> list[np.ndarray]:
+def layerwise_step(net: Network, optimizer: Optimizer, params: list[np.ndarray], x: np.ndarray, y, masks=None,
+                   sample_weight=None) -> list[np.ndarray]:
     """One step that updates each layer's weights as soon as backprop has their gradient (the mistake), so the
     layer below is reached through the updated weights. ``params`` are left unchanged; the new weights returned
     (``net`` holds them, and the trace of the step in ``net.last_trace``)."""
     net.params = [np.asarray(p, dtype=np.float64).copy() for p in params]
     optimizer.begin(net.params)
     trace = net.forward(np.asarray(x, dtype=np.float64), training=True, masks=masks)
-    delta, g = net.output_delta(trace, y, len(x)), None
+    delta, g = net.output_delta(trace, y, len(x), sample_weight=sample_weight), None
     for s in reversed(net.slots):
         cache = trace[s.index][1]
 
@@ -283,12 +284,12 @@ class MistakenTrainer(Network):
         super().__init__(spec, weights, dtype=dtype)
         self.optimizer, self.mistake, self._previous = mistake.optimizer(), mistake, None
 
-    def step(self, x, y, *, masks=None):
+    def step(self, x, y, *, masks=None, sample_weight=None):
         if self.mistake.layerwise:
-            self.params = layerwise_step(self, self.optimizer, self.params, x, y, masks)
+            self.params = layerwise_step(self, self.optimizer, self.params, x, y, masks, sample_weight)
             self._update_state(self.last_trace)
             return 0.0
-        loss, grads, trace = self._backprop(np.asarray(x, dtype=self.dtype), y, masks, None)
+        loss, grads, trace = self._backprop(np.asarray(x, dtype=self.dtype), y, masks, None, sample_weight)
         grads = [g.copy() for g in grads]
         applied = self._previous if self.mistake.stale and self._previous is not None else grads
         self._previous = grads

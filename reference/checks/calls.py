@@ -3,7 +3,7 @@
 A dense-only spec is asked exactly as before layer kinds existed (``forward(h, x)``, ``step(h, x, y)``), so
 an implementation written for dense networks keeps working unchanged. A spec with mode-dependent layers
 adds ``training=``; one with dropout adds ``masks=`` (``reference/masks.py``); one with state reads it back
-through ``state(h)``; one whose learning rate advances per epoch is told where epochs end (``end_epoch(h)``).
+through ``state(h)``; one with sample weights passes each batch's as ``sample_weight=``; one whose learning rate advances per epoch is told where epochs end (``end_epoch(h)``).
 An implementation without ``supports`` is taken to handle dense layers only, without gradient clipping, at a
 constant learning rate.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from reference import native as N
 from reference import spec as S
+from reference import weighting
 from reference.layers import KINDS
 from reference.masks import Masks
 
@@ -38,6 +39,9 @@ def declined(impl, spec: S.Spec) -> str | None:
         if spec.optimizer.clip is not None:
             return (f"the spec clips gradients ({spec.optimizer.clip.rule}) and the implementation declares no "
                     "supports(spec): it is taken to implement dense layers without clipping")
+        if weighting.weighted(spec):
+            return ("the spec weights its rows (class_weight or sample_weight) and the implementation declares no "
+                    "supports(spec): it is taken to implement an unweighted loss")
         if spec.optimizer.schedule is not None:
             return (f"the spec's learning rate follows a schedule ({spec.optimizer.schedule.name}) and the implementation "
                     "declares no supports(spec): it is taken to implement a constant learning rate")
@@ -89,12 +93,19 @@ def layer_outputs(impl, h, spec: S.Spec, x, *, training: bool = False, masks: Ma
     return impl.layer_outputs(h, x, **_mode(spec, training, masks))
 
 
-def loss_and_grads(impl, h, spec: S.Spec, x, y, masks: Masks | None = None):
-    return impl.loss_and_grads(h, x, y, **({"masks": masks} if _has_dropout(spec) else {}))
+def _data(spec: S.Spec, masks: Masks | None, sample_weight) -> dict:
+    kw = {"masks": masks} if _has_dropout(spec) else {}
+    if spec.training.sample_weight is not None:
+        kw["sample_weight"] = sample_weight
+    return kw
 
 
-def step(impl, h, spec: S.Spec, x, y, masks: Masks | None = None):
-    return impl.step(h, x, y, **({"masks": masks} if _has_dropout(spec) else {}))
+def loss_and_grads(impl, h, spec: S.Spec, x, y, masks: Masks | None = None, sample_weight=None):
+    return impl.loss_and_grads(h, x, y, **_data(spec, masks, sample_weight))
+
+
+def step(impl, h, spec: S.Spec, x, y, masks: Masks | None = None, sample_weight=None):
+    return impl.step(h, x, y, **_data(spec, masks, sample_weight))
 
 
 def state(impl, h, spec: S.Spec) -> list:

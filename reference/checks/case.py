@@ -2,7 +2,8 @@
 
 The canonical weights (drawn from the spec's seed, rounded to the dtype) and the state they start with, a
 check batch (the first 64 training rows) and a pool (the first 256) with the first K batches of the shared
-schedule, the dropout masks of every step (drawn by the oracle, ``reference/masks.py``), the weights of
+schedule, the pool rows' sample weights where the spec draws them (``reference/weighting.py``), the dropout
+masks of every step (drawn by the oracle, ``reference/masks.py``), the weights of
 the large-logits check, and the elements of each tensor a trajectory compares at every step.
 
 ``to_arrays`` / ``from_arrays`` are the one serialization of a case: a worker process receives it that way,
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from reference import datasets
+from reference import datasets, weighting
 from reference import native as N
 from reference import spec as S
 from reference.batches import BatchSchedule
@@ -51,6 +52,7 @@ class Case:
     state: list[np.ndarray] = field(default_factory=list)  # the state the weights start with (moving statistics)
     check_masks: list[Masks] = field(default_factory=list)  # dropout masks of the check batch, steps 0..STEP_COUNT-1
     batch_masks: list[Masks] = field(default_factory=list)  # dropout masks of each trajectory step
+    sample_weight: np.ndarray | None = None  # the pool rows' sample weights (reference/weighting.py), if the spec has them
     # Identifies the case to a worker process. Not id(case): CPython reuses the ids of freed objects.
     uid: int = field(default_factory=lambda: next(_CASE_UIDS), init=False)
 
@@ -76,7 +78,12 @@ class Case:
         cast = lambda a: a if a.dtype.kind != "f" else a.astype(dtype)
         return dataclasses.replace(self, dtype=dtype, device="cpu", weights=[cast(w) for w in self.weights],
                                    x=cast(self.x), y=cast(self.y), pool_x=cast(self.pool_x), pool_y=cast(self.pool_y),
-                                   large_weights=[cast(w) for w in self.large_weights], state=[cast(s) for s in self.state])
+                                   large_weights=[cast(w) for w in self.large_weights], state=[cast(s) for s in self.state],
+                                   sample_weight=None if self.sample_weight is None else cast(self.sample_weight))
+
+    def weights_of(self, rows) -> np.ndarray | None:
+        """The sample weights of the pool rows ``rows`` (the check batch is the first ``len(x)``), or None."""
+        return None if self.sample_weight is None else self.sample_weight[rows]
 
     # ---- the one serialization: JSON metadata and arrays --------------------------------------------
 
@@ -88,6 +95,8 @@ class Case:
         arrays.update({K.sample(n): s for n, s in zip(names, self.samples)})
         arrays.update({K.state(n): s for n, s in zip(self.state_names, self.state)})
         arrays.update({K.batch(k): b for k, b in enumerate(self.batches)})
+        if self.sample_weight is not None:
+            arrays["sample_weight"] = self.sample_weight
         for key, masks in ((K.check_mask, self.check_masks), (K.batch_mask, self.batch_masks)):
             for s, by_layer in enumerate(masks):
                 arrays.update({key(s, layer): m for layer, m in by_layer.items()})
@@ -109,7 +118,7 @@ class Case:
                    arrays["pool_x"], arrays["pool_y"], [arrays[K.batch(k)] for k in range(b)],
                    [arrays[K.sample(n)] for n in names if K.sample(n) in arrays], N.from_keys(meta.get("native", ())),
                    large, [arrays[K.state(n)] for n in state_names(spec)],
-                   masks(K.check_mask, STEP_COUNT), masks(K.batch_mask, b))
+                   masks(K.check_mask, STEP_COUNT), masks(K.batch_mask, b), arrays.get("sample_weight"))
 
 
 def large_logit_weights(spec: S.Spec, weights: list[np.ndarray], state: list[np.ndarray], x: np.ndarray, masks: Masks,
@@ -147,8 +156,9 @@ def make_case(spec: S.Spec, dtype: str, device: str = "cpu", steps: int = TRAJEC
     check_masks = [dropout_masks(spec, s, len(x)) for s in range(STEP_COUNT)] if _has_dropout(spec) else []
     batch_masks = [dropout_masks(spec, s, len(b)) for s, b in enumerate(batches)] if _has_dropout(spec) else []
     large = large_logit_weights(spec, weights, state, x, check_masks[0] if check_masks else {}, dtype)
+    sample_weight = weighting.sample_weights(spec, len(pool_x))
     return Case(spec, dtype, device, weights, x, y, pool_x, pool_y, batches, samples, frozenset(native), large, state,
-                check_masks, batch_masks)
+                check_masks, batch_masks, None if sample_weight is None else sample_weight.astype(dtype))
 
 
 def _has_dropout(spec: S.Spec) -> bool:

@@ -87,9 +87,9 @@ class Scheduled(Check):
         for k in range(steps(case)):
             idx = case.batches[k]
             x, y, masks = case.pool_x[idx], case.pool_y[idx], case.batch_masks[k] if case.batch_masks else None
-            _, grads = calls.loss_and_grads(impl, h, spec, x, y, masks)
+            _, grads = calls.loss_and_grads(impl, h, spec, x, y, masks, case.weights_of(idx))
             out.update({K.at_step(k, K.grad(n)): g for n, g in zip(case.names, grads)})
-            out.update({K.at_step(k, K.weight(n)): w for n, w in zip(case.names, calls.step(impl, h, spec, x, y, masks))})
+            out.update({K.at_step(k, K.weight(n)): w for n, w in zip(case.names, calls.step(impl, h, spec, x, y, masks, case.weights_of(idx)))})
             if (k + 1) % case.steps_per_epoch == 0:
                 calls.end_epoch(impl, h, spec)
         return out

@@ -30,12 +30,17 @@ from reference.tolerance import UNIT_ROUNDOFF
 def _scales(judge, answers: dict, weights, *, training: bool, masks) -> dict:
     rc = judge.ref_case
     magnitudes = network_magnitudes(rc.spec, weights, rc.state, rc.x, rc.y, UNIT_ROUNDOFF[judge.case.dtype],
-                                    training=training, masks=masks)
+                                    training=training, masks=masks, sample_weight=_rows(rc))
     return {**answers, **{K.scale(k): np.asarray(np.max(m, initial=0.0)) for k, m in magnitudes.items()}}
 
 
 def _masks(case, step: int = 0):
     return case.check_masks[step] if case.check_masks else None
+
+
+def _rows(case):
+    """The check batch's sample weights (its rows are the pool's first), or None."""
+    return case.weights_of(slice(0, len(case.x)))
 
 
 class Weights(Check):
@@ -98,7 +103,7 @@ class LossAndGrads(Check):
 
     def ask(self, impl, case):
         h = calls.build(impl, case)
-        loss, grads = calls.loss_and_grads(impl, h, case.spec, case.x, case.y, _masks(case))
+        loss, grads = calls.loss_and_grads(impl, h, case.spec, case.x, case.y, _masks(case), _rows(case))
         return {K.LOSS: np.asarray(loss, dtype=np.float64), **{K.grad(n): g for n, g in zip(case.names, grads)}}
 
     def reference(self, judge):
@@ -120,7 +125,7 @@ class LargeLogits(Check):
     def ask(self, impl, case):
         h = calls.build(impl, case, weights=case.large_weights)
         out = {K.OUTPUT: calls.forward(impl, h, case.spec, case.x)}
-        loss, grads = calls.loss_and_grads(impl, h, case.spec, case.x, case.y, _masks(case))
+        loss, grads = calls.loss_and_grads(impl, h, case.spec, case.x, case.y, _masks(case), _rows(case))
         return {**out, K.LOSS: np.asarray(loss, dtype=np.float64), **{K.grad(n): g for n, g in zip(case.names, grads)}}
 
     def reference(self, judge):
@@ -152,7 +157,7 @@ class State(Check):
 
     def ask(self, impl, case):
         h = calls.build(impl, case)
-        calls.step(impl, h, case.spec, case.x, case.y, _masks(case))
+        calls.step(impl, h, case.spec, case.x, case.y, _masks(case), _rows(case))
         return {K.state(n): s for n, s in zip(case.state_names, calls.state(impl, h, case.spec))}
 
     def reference(self, judge):

@@ -87,7 +87,8 @@ def clip_for(recipe: ClipRecipe, case) -> S.Clip:
 
         c64 = case.as_float64()
         net = Network(c64.spec, c64.weights, dtype="float64", state=c64.state)
-        _, grads = net.loss_and_grads(c64.x, c64.y, masks=c64.check_masks[0] if c64.check_masks else None)
+        _, grads = net.loss_and_grads(c64.x, c64.y, masks=c64.check_masks[0] if c64.check_masks else None,
+                                      sample_weight=c64.weights_of(slice(0, len(c64.x))))
         each, total = clipping.norms(grads)
         positive = [n for n in each if n > 0] or [1.0]
         if recipe.threshold == "between":
@@ -123,9 +124,10 @@ class Step(Check):
         out = {}
         for s in range(STEP_COUNT):
             masks = case.check_masks[s] if case.check_masks else None
-            _, grads = calls.loss_and_grads(impl, h, spec, case.x, case.y, masks)
+            rows = case.weights_of(slice(0, len(case.x)))
+            _, grads = calls.loss_and_grads(impl, h, spec, case.x, case.y, masks, rows)
             out.update({K.at_step(s, K.grad(n)): g for n, g in zip(case.names, grads)})
-            out.update({K.at_step(s, K.weight(n)): w for n, w in zip(case.names, calls.step(impl, h, spec, case.x, case.y, masks))})
+            out.update({K.at_step(s, K.weight(n)): w for n, w in zip(case.names, calls.step(impl, h, spec, case.x, case.y, masks, rows))})
         return out
 
     def judge(self, judge, answers):

@@ -29,7 +29,7 @@ class Trajectory(Check):
         h = calls.build(impl, case)
         out, weights = {}, case.weights
         for k, idx in enumerate(case.batches):
-            weights = calls.step(impl, h, spec, case.pool_x[idx], case.pool_y[idx], _masks(case, k))
+            weights = calls.step(impl, h, spec, case.pool_x[idx], case.pool_y[idx], _masks(case, k), case.weights_of(idx))
             if (k + 1) % case.steps_per_epoch == 0:
                 calls.end_epoch(impl, h, spec)
             out.update({K.at_step(k, K.weight(n)): np.asarray(w).reshape(-1)[case.samples[i]]
@@ -71,7 +71,7 @@ class Predictions(Check):
         h = calls.build(impl, case)
         out = {"p0": calls.forward(impl, h, spec, case.x)}
         for k, idx in enumerate(case.batches):
-            calls.step(impl, h, spec, case.pool_x[idx], case.pool_y[idx], _masks(case, k))
+            calls.step(impl, h, spec, case.pool_x[idx], case.pool_y[idx], _masks(case, k), case.weights_of(idx))
             if (k + 1) % case.steps_per_epoch == 0:
                 calls.end_epoch(impl, h, spec)
             if k == 0:
