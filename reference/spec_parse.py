@@ -6,12 +6,11 @@ so a misspelt field never silently falls back to a default.
 """
 from __future__ import annotations
 
-import math
 import re
 from typing import Any
 
 from reference import activations, clipping, datasets, initializers, layers, losses, optimizers, schedules, weighting
-from reference.errors import SHOWN, SpecError, show
+from reference.errors import SpecError, show
 from reference.params import resolve
 from reference.spec import (
     DTYPES,
@@ -33,111 +32,16 @@ from reference.spec import (
     Split,
     Training,
 )
+from reference.spec_tables import MISSING, Table, kind_ok, lookup, named_thing
 
-_MISSING = object()
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-def _kind_ok(value: Any, kind: str) -> bool:
-    if kind == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == "number":
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if kind == "bool":
-        return isinstance(value, bool)
-    if kind == "str":
-        return isinstance(value, str)
-    if kind == "list":
-        return isinstance(value, list)
-    if kind == "table":
-        return isinstance(value, dict)
-    raise AssertionError(kind)
-
-
-_KIND_TEXT = {"int": "an integer", "number": "a finite number", "bool": "true or false", "str": "a string",
-              "list": "a list", "table": "a table"}
-
-
-class _Table:
-    """Reads one table's keys with their paths; ``close`` reports the keys nobody asked for."""
-
-    def __init__(self, raw: Any, path: str, problems: list[str]):
-        self.path, self.problems, self.used = path, problems, set()
-        if not isinstance(raw, dict):
-            problems.append(f"{path or 'the spec'}: expected a table, got {show(raw)}")
-            raw = {}
-        self.raw = raw
-
-    def at(self, key: str) -> str:
-        key = key if len(str(key)) <= 60 else str(key)[:57] + "..."
-        return f"{self.path}.{key}" if self.path else key
-
-    def get(self, key: str, kind: str, default: Any = _MISSING) -> Any:
-        self.used.add(key)
-        if key not in self.raw:
-            if default is _MISSING:
-                self.problems.append(f"{self.at(key)}: required ({_KIND_TEXT[kind]})")
-            return None if default is _MISSING else default
-        value = self.raw[key]
-        if not _kind_ok(value, kind):
-            self.problems.append(f"{self.at(key)}: got {show(value)}; expected {_KIND_TEXT[kind]}")
-            return None if default is _MISSING else default
-        return value
-
-    def rest(self, *taken: str) -> dict:
-        """The keys other than ``taken``: a named thing's parameters."""
-        self.used.update(self.raw)
-        return {k: v for k, v in self.raw.items() if k not in taken}
-
-    def named(self, key: str, table: dict, aliases: dict, param_tables: dict, what: str,
-              default: Any = _MISSING, allow_string: bool = True) -> tuple[str | None, dict]:
-        """A ``key = "name"`` or ``key = { name = ..., param = ... }`` entry, resolved against its table."""
-        self.used.add(key)
-        raw = self.raw.get(key, default)
-        if raw is _MISSING:
-            form = f'"{next(iter(table))}"' if allow_string else f'{{ name = "{next(iter(table))}", ... }}'
-            self.problems.append(f"{self.at(key)}: required ({what}, for example {form})")
-            return None, {}
-        return _named_thing(raw, self.at(key), table, aliases, param_tables, what, self.problems, allow_string)
-
-    def close(self) -> None:
-        unknown = [key for key in self.raw if key not in self.used]
-        shown = SHOWN // 2  # the count below stays within the SHOWN problems a SpecError lists
-        for key in unknown[:shown]:
-            self.problems.append(f"{self.at(key)}: unknown field; known: {', '.join(sorted(self.used))}")
-        if len(unknown) > shown:
-            self.problems.append(f"{self.path or 'the spec'}: {len(unknown) - shown:,} more unknown fields")
-
-
-def _lookup(path: str, name: Any, table: dict, aliases: dict, what: str, problems: list[str]) -> str | None:
-    name = aliases.get(name, name)
-    if name in table:
-        return name
-    problems.append(f"{path}: unknown {what} {show(name)}; known: {', '.join(table)}")
-    return None
-
-
-def _named_thing(raw: Any, path: str, table: dict, aliases: dict, param_tables: dict, what: str,
-                 problems: list[str], allow_string: bool) -> tuple[str | None, dict]:
-    """A ``"name"`` or ``{name = ..., param = ...}`` entry, resolved against its table."""
-    is_string = isinstance(raw, str) and allow_string
-    t = _Table({"name": raw} if is_string else raw, path, problems)
-    name = t.get("name", "str")
-    params = t.rest("name")
-    if name is None:
-        return None, {}
-    name = _lookup(path if is_string else f"{path}.name", name, table, aliases, what, problems)
-    if name is None:
-        return None, {}
-    return name, resolve(path, params, param_tables.get(name, {}), problems)
-
 
 LAYER_TYPES = ("dense", *layers.FIELDS)
 
 
 def _layer(raw: Any, path: str, problems: list[str]) -> AnyLayer | None:
     """One ``[[layers]]`` table: its ``type`` ("dense" when absent) decides which fields it takes."""
-    t = _Table(raw, path, problems)
+    t = Table(raw, path, problems)
     kind = t.get("type", "str", "dense")
     if kind is not None and kind not in LAYER_TYPES:
         problems.append(f"{path}.type: unknown layer type {show(kind)}; known: {', '.join(LAYER_TYPES)}")
@@ -152,7 +56,7 @@ def _layer(raw: Any, path: str, problems: list[str]) -> AnyLayer | None:
                                    {k: v.params for k, v in activations.ACTIVATIONS.items()}, "activation")
     inits = [t.named(key, initializers.INITIALIZERS, initializers.ALIASES, initializers.PARAMS, "initializer",
                      default=default)
-             for key, default in (("kernel_init", _MISSING), ("bias_init", "zeros"))]
+             for key, default in (("kernel_init", MISSING), ("bias_init", "zeros"))]
     use_bias = t.get("use_bias", "bool", True)
     l2 = t.get("l2", "number", 0.0)
     if l2 is not None and l2 < 0:
@@ -167,7 +71,7 @@ def _layer(raw: Any, path: str, problems: list[str]) -> AnyLayer | None:
 _LAYER_CLASSES = {"batch_norm": BatchNorm, "dropout": Dropout, "layer_norm": LayerNorm}
 
 
-def _other_layer(t: _Table, kind: str, path: str, problems: list[str]) -> AnyLayer | None:
+def _other_layer(t: Table, kind: str, path: str, problems: list[str]) -> AnyLayer | None:
     """A batch_norm, dropout or layer_norm layer: its fields (reference/layers FIELDS) and initializers."""
     given = {k: v for k, v in t.raw.items() if k in layers.FIELDS[kind]}
     t.used.update(given)
@@ -189,7 +93,7 @@ def _structure(spec_layers: list, problems: list[str]) -> None:
 
 
 def _training(raw: Any, problems: list[str]) -> Training | None:
-    t = _Table(raw, "training", problems)
+    t = Table(raw, "training", problems)
     batch_size = t.get("batch_size", "int")
     epochs = t.get("epochs", "int")
     shuffle = t.get("shuffle", "bool", True)
@@ -200,7 +104,7 @@ def _training(raw: Any, problems: list[str]) -> Training | None:
     ds_name, ds_params = t.named("dataset", datasets.DATASETS, {},
                                  {k: {**datasets.COMMON_PARAMS, **v.params} for k, v in datasets.DATASETS.items()},
                                  "dataset")
-    s = _Table(t.raw.get("split", {}), "training.split", problems)
+    s = Table(t.raw.get("split", {}), "training.split", problems)
     t.used.add("split")
     method = s.get("method", "str", "random")
     test_fraction = s.get("test_fraction", "number", 0.2)
@@ -213,7 +117,7 @@ def _training(raw: Any, problems: list[str]) -> Training | None:
     if method == "random" and test_fraction is not None and not 0 < test_fraction < 1:
         problems.append(f"training.split.test_fraction: got {test_fraction}; expected a number in (0, 1)")
     class_weight = t.get("class_weight", "list", None)
-    if class_weight is not None and (not class_weight or not all(_kind_ok(w, "number") and w >= 0 for w in class_weight)):
+    if class_weight is not None and (not class_weight or not all(kind_ok(w, "number") and w >= 0 for w in class_weight)):
         problems.append(f"training.class_weight: got {show(class_weight)}; expected one number >= 0 per class")
         class_weight = None
     sample_weight = None
@@ -255,10 +159,10 @@ def _clip(raw: Any, problems: list[str]) -> tuple[Any, Clip | None]:
                         "one too)")
     for rule in given:
         c = raw[rule]
-        if not _kind_ok(c, "number") or c <= 0:
+        if not kind_ok(c, "number") or c <= 0:
             problems.append(f"optimizer.{rule}: got {show(c)}; expected a number > 0 (leave it out for no clipping)")
     eps = raw.get("clip_epsilon", 0.0)
-    if not _kind_ok(eps, "number") or eps < 0:
+    if not kind_ok(eps, "number") or eps < 0:
         problems.append(f"optimizer.clip_epsilon: got {show(eps)}; expected a number >= 0 (0: Keras's rule, 1e-6: torch's "
                         "clip_grad_norm_)")
     elif eps and not any(rule in clipping.NORM_RULES for rule in given):
@@ -275,7 +179,7 @@ def _schedule(raw: Any, problems: list[str]) -> tuple[Any, Schedule | None]:
     if not isinstance(raw, dict) or not isinstance(raw.get("learning_rate"), dict):
         return raw, None
     n_problems = len(problems)
-    name, params = _named_thing(raw["learning_rate"], "optimizer.learning_rate", schedules.SCHEDULES, {}, schedules.PARAMS,
+    name, params = named_thing(raw["learning_rate"], "optimizer.learning_rate", schedules.SCHEDULES, {}, schedules.PARAMS,
                                 "learning-rate schedule", problems, allow_string=False)
     if name is None or len(problems) > n_problems:
         return {**raw, "learning_rate": 1.0}, None  # reported; the placeholder keeps the optimizer's own problems apart
@@ -328,7 +232,7 @@ def _check_output(spec: Spec, problems: list[str]) -> None:
 
 def parse(d: Any, source: str) -> Spec:
     problems: list[str] = []
-    t = _Table(d, "", problems)
+    t = Table(d, "", problems)
     name = t.get("name", "str")
     if name is not None and not _NAME.match(name):
         problems.append(f"name: got {show(name)}; use letters, digits, '_', '-' and '.'")
@@ -340,10 +244,10 @@ def parse(d: Any, source: str) -> Spec:
     if dtype is not None and dtype not in DTYPES:
         problems.append(f"dtype: got {show(dtype)}; expected one of {', '.join(DTYPES)}")
     shape = t.get("input_shape", "list")
-    if shape is not None and (len(shape) != 1 or not _kind_ok(shape[0], "int") or shape[0] < 1):
+    if shape is not None and (len(shape) != 1 or not kind_ok(shape[0], "int") or shape[0] < 1):
         problems.append(f"input_shape: got {show(shape)}; dense networks take flat inputs: [n_features] with n >= 1")
         shape = None
-    s = _Table(t.raw.get("source", {}), "source", problems)
+    s = Table(t.raw.get("source", {}), "source", problems)
     t.used.add("source")
     src = Source(s.get("document", "str", ""), s.get("section", "str", ""))
     s.close()
@@ -356,11 +260,11 @@ def parse(d: Any, source: str) -> Spec:
         spec_layers.append(_layer(raw_layer, f"layers[{i}]", problems))
     _structure(spec_layers, problems)
 
-    lt = _Table(t.raw.get("loss"), "loss", problems)
+    lt = Table(t.raw.get("loss"), "loss", problems)
     t.used.add("loss")
     loss_name = lt.get("name", "str")
     if loss_name is not None:
-        loss_name = _lookup("loss.name", loss_name, losses.LOSSES, {}, "loss", problems)
+        loss_name = lookup("loss.name", loss_name, losses.LOSSES, {}, "loss", problems)
     reduction = lt.get("reduction", "str", "mean")
     if reduction not in losses.REDUCTIONS:
         problems.append(f"loss.reduction: got {show(reduction)}; expected one of {', '.join(losses.REDUCTIONS)}")
@@ -371,9 +275,9 @@ def parse(d: Any, source: str) -> Spec:
                         "default, or the weights' sum, torch's)")
     lt.close()
 
-    raw_optimizer, clip = _clip(t.raw.get("optimizer", _MISSING), problems)
+    raw_optimizer, clip = _clip(t.raw.get("optimizer", MISSING), problems)
     raw_optimizer, schedule = _schedule(raw_optimizer, problems)
-    opt_name, opt_params = _Table({"optimizer": raw_optimizer} if raw_optimizer is not _MISSING else {}, "", problems).named(
+    opt_name, opt_params = Table({"optimizer": raw_optimizer} if raw_optimizer is not MISSING else {}, "", problems).named(
         "optimizer", optimizers.OPTIMIZERS, {}, optimizers.HYPERPARAMETERS, "optimizer", allow_string=False)
     t.used.add("optimizer")
     if schedule is not None and opt_name is not None:
