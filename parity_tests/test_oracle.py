@@ -66,7 +66,9 @@ def test_the_jax_example_passes(tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout[-4000:]
     summary = json.loads(report.read_text())["summary"]
-    assert summary == {"pass": 2 * sum(len(check_names(S.load(name))) for name in specs)}
+    # It trains for a fixed number of steps (no fit): coverage_softmax_half_sse's early-stopping check is declined.
+    stopping = sum(S.load(name).training.early_stopping is not None for name in specs)
+    assert summary == {"pass": 2 * (sum(len(check_names(S.load(name))) for name in specs) - stopping), "unsupported": 2 * stopping}
 
 
 def _pytest(args, cwd: Path) -> subprocess.CompletedProcess:

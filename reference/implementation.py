@@ -53,6 +53,11 @@ implementation written for dense layers alone keeps working unchanged):
 ``end_epoch(handle)`` *(specs whose learning-rate schedule advances per epoch)*
     An epoch of the shared schedule ended (called after its last ``step``): the schedule moves on, as torch's
     ``scheduler.step()`` once per epoch, or Keras's ``LearningRateScheduler`` at the next epoch's start.
+``fit(handle, x, y, epochs, x_val, y_val) -> (weights, monitored)`` *(specs with early stopping)*
+    Train on (x, y) epoch by epoch (``epochs``: each a list of batch index arrays) in the framework's own loop,
+    with ``spec.training.early_stopping`` (``reference/early_stopping.py``: Keras's rule) watching the validation
+    loss on (x_val, y_val) after every epoch. Returns the final weights (the best epoch's where the rule restores
+    them) and the validation loss of every epoch run.
 ``train(handle, x, y, batches) -> weights`` *(optional)*
     One ``step`` per batch, in order (``batches`` are index arrays into x and y), in the
     implementation's own training loop; the weights after the last. Used by the reproductions, which
@@ -137,6 +142,28 @@ class NumpyImplementation:
 
     def end_epoch(self, net):
         net.end_epoch()
+
+    def fit(self, net, x, y, epochs, x_val, y_val):
+        """The epochs (each a list of batch index arrays), Keras's early-stopping rule after each
+        (``reference/early_stopping.py``)."""
+        from reference.early_stopping import Stopper
+
+        stopper, monitored = Stopper(net.spec.training.early_stopping), []
+        snapshot = lambda: ([p.copy() for p in net.params], [s.copy() for s in net.state])
+        for e, batches in enumerate(epochs):
+            for idx in batches:
+                net.step(x[idx], y[idx])
+            net.end_epoch()
+            monitored.append(net.val_loss(x_val, y_val))
+            if stopper.after_epoch(e, monitored[-1], snapshot):
+                break
+        if stopper.kept is not None:
+            params, state = stopper.kept
+            for p, k in zip(net.params, params):
+                p[...] = k
+            for s, k in zip(net.state, state):
+                s[...] = k
+        return net.weights(), monitored
 
     def train(self, net, x, y, batches):
         for idx in batches:

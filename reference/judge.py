@@ -40,6 +40,26 @@ class Judge:
             self.shadow()
         return self
 
+    def cached(self, key, compute):
+        """``compute()``, once per case: what the reference answers, and what is derived from them, is shared by every
+        implementation judged on the case."""
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+    def shadow_case(self) -> Case:
+        """The case a correct run that rounds differently starts from. In float64, the reference's case with its
+        starting weights one rounding away (exact zeros stay zero: a zero bias nudged to 5e-324 would flip a relu
+        whose pre-activation is exactly 0, an all-zero input row, and read as chaos in a network that has none). In
+        float32, the float32 case itself, which the reference then computes in float32: a correct float32
+        implementation's own rounding, gradients included."""
+        if self.case.dtype != "float64":
+            return self.case
+        rng = np.random.default_rng(1)
+        signs = [rng.choice([-1.0, 1.0], w.shape) for w in self.ref_case.weights]
+        start = [np.where(w == 0, w, np.nextafter(w, s * np.inf)) for w, s in zip(self.ref_case.weights, signs)]
+        return dataclasses.replace(self.ref_case, weights=start)
+
     def reference(self, check: str) -> dict:
         """The reference's answers for ``check`` (a check that shares another's reads that one's), with the operand
         scale of each where it has one (``scale/<key>``, reference/magnitudes.py), which golden files carry too."""
@@ -95,22 +115,13 @@ class Judge:
 
     def shadow(self) -> list[float]:
         """The reference's own sensitivity: after each trajectory step, the max relative separation (against the
-        trajectory's operand scales) from the reference of a correct run that rounds differently. In float64, a
-        reference run whose starting weights are one rounding away (exact zeros stay zero: a zero bias nudged to
-        5e-324 would flip a relu whose pre-activation is exactly 0, an all-zero input row, and read as chaos in
-        a network that has none). In float32, the reference itself computed in float32 from the same inputs: a
-        correct float32 implementation's own rounding, gradients included (Adam, for one, turns the rounding of
-        a gradient that is exactly zero, a bias feeding batch normalization, into a full step of either sign)."""
-        if "shadow" not in self._cache:
-            if self.case.dtype == "float64":
-                rng = np.random.default_rng(1)
-                signs = [rng.choice([-1.0, 1.0], w.shape) for w in self.ref_case.weights]
-                start = [np.where(w == 0, w, np.nextafter(w, s * np.inf)) for w, s in zip(self.ref_case.weights, signs)]
-                out = CHECKS["trajectory"].ask(self.ref, dataclasses.replace(self.ref_case, weights=start))
-            else:
-                out = CHECKS["trajectory"].ask(self.ref, self.case)
+        trajectory's operand scales) from the reference of a correct run that rounds differently (``shadow_case``;
+        in float32 this is what Adam, for one, makes of the rounding of a gradient that is exactly zero, a bias
+        feeding batch normalization: a full step of either sign)."""
+        def separation():
+            out = CHECKS["trajectory"].ask(self.ref, self.shadow_case())
             ref, scales, names = self.reference("trajectory"), self.trajectory_scales(), self.case.names
-            self._cache["shadow"] = [max(compare("", out[K.at_step(k, K.weight(n))], ref[K.at_step(k, K.weight(n))],
-                                                 scale=scales[n][k]).max_rel for n in names)
-                                     for k in range(len(self.case.batches))]
-        return self._cache["shadow"]
+            return [max(compare("", out[K.at_step(k, K.weight(n))], ref[K.at_step(k, K.weight(n))],
+                                scale=scales[n][k]).max_rel for n in names)
+                    for k in range(len(self.case.batches))]
+        return self.cached("shadow", separation)

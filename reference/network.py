@@ -121,6 +121,15 @@ class Network:
         data = reduce(per_sample, loss.reduction, self._row_weights(y, sample_weight), loss.weighted_reduction)
         return float(data + self._penalty())
 
+    def val_loss(self, x: np.ndarray, y: np.ndarray) -> float:
+        """C on (x, y) in inference mode (the moving statistics, no dropout), L2 terms included, unweighted: Keras's
+        ``val_loss`` (its ``class_weight`` weighs the training rows only)."""
+        trace = self.forward(np.asarray(x, dtype=self.dtype), training=False)
+        a, (_, z, _) = trace[-1]
+        per_sample = self.loss_fn.per_sample(z if self.loss_fn.link else a, y)
+        loss = self.spec.loss
+        return float(reduce(per_sample, loss.reduction, None, loss.weighted_reduction) + self._penalty())
+
     def _row_weights(self, y, sample_weight) -> np.ndarray | None:
         """The rows' weights in the network's dtype (a float32 run weighs its rows in float32, as it computes)."""
         w = row_weights(self.spec, y, sample_weight)

@@ -168,6 +168,17 @@ class SampleWeight:
 
 
 @dataclass(frozen=True)
+class EarlyStopping:
+    """Stop when the validation loss stops improving (``reference/early_stopping.py``, Keras's ``EarlyStopping``)."""
+
+    validation_split: float  # the last fraction of the training rows, as Keras's fit(validation_split=...)
+    patience: int = 0
+    min_delta: float = 0.0
+    restore_best_weights: bool = False
+    monitor: str = "val_loss"
+
+
+@dataclass(frozen=True)
 class Training:
     dataset: Dataset
     split: Split = Split()
@@ -177,6 +188,7 @@ class Training:
     schedule_seed: int = 0
     class_weight: tuple[float, ...] | None = None  # one weight per class (Keras's class_weight, torch's weight=)
     sample_weight: SampleWeight | None = None
+    early_stopping: EarlyStopping | None = None
 
 
 @dataclass(frozen=True)
@@ -280,6 +292,8 @@ def to_dict(spec: Spec) -> dict:
             "split": {"method": t.split.method, "test_fraction": t.split.test_fraction, "seed": t.split.seed},
             **({} if t.class_weight is None else {"class_weight": list(t.class_weight)}),  # absent: unweighted
             **({} if t.sample_weight is None else {"sample_weight": _named(t.sample_weight.name, t.sample_weight.params)}),
+            **({} if t.early_stopping is None else {"early_stopping": {f.name: getattr(t.early_stopping, f.name)
+                                                                       for f in fields(t.early_stopping)}}),
         },
     }
 

@@ -9,7 +9,18 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from reference import activations, clipping, datasets, initializers, layers, losses, optimizers, schedules, weighting
+from reference import (
+    activations,
+    clipping,
+    datasets,
+    early_stopping,
+    initializers,
+    layers,
+    losses,
+    optimizers,
+    schedules,
+    weighting,
+)
 from reference.errors import SpecError, show
 from reference.params import resolve
 from reference.spec import (
@@ -20,6 +31,7 @@ from reference.spec import (
     Clip,
     Dataset,
     Dropout,
+    EarlyStopping,
     Initializer,
     Layer,
     LayerNorm,
@@ -127,6 +139,8 @@ def _training(raw: Any, problems: list[str]) -> Training | None:
         sample_weight = None if name is None else SampleWeight(name, params)
         if sample_weight is not None and params["low"] > params["high"]:
             problems.append(f"training.sample_weight: low = {params['low']} > high = {params['high']}")
+    stopping = _early_stopping(t.raw["early_stopping"], problems) if "early_stopping" in t.raw else None
+    t.used.add("early_stopping")
     t.close()
     if class_weight is not None and sample_weight is not None:
         problems.append("training: class_weight and sample_weight are both set; state one (Keras's fit refuses both)")
@@ -141,7 +155,16 @@ def _training(raw: Any, problems: list[str]) -> Training | None:
         return None
     return Training(Dataset(ds_name, ds_params), Split(method, float(test_fraction), split_seed),
                     batch_size, epochs, shuffle, schedule_seed,
-                    None if class_weight is None else tuple(float(w) for w in class_weight), sample_weight)
+                    None if class_weight is None else tuple(float(w) for w in class_weight), sample_weight, stopping)
+
+
+def _early_stopping(raw: Any, problems: list[str]) -> EarlyStopping | None:
+    n = len(problems)
+    given = raw if isinstance(raw, dict) else {}
+    if not isinstance(raw, dict):
+        problems.append(f"training.early_stopping: expected a table, got {show(raw)}")
+    params = resolve("training.early_stopping", given, early_stopping.PARAMS, problems)
+    return EarlyStopping(**params) if len(problems) == n else None
 
 
 def _clip(raw: Any, problems: list[str]) -> tuple[Any, Clip | None]:
@@ -296,6 +319,11 @@ def parse(d: Any, source: str) -> Spec:
         problems.append(f"input_shape: got [{spec.n_inputs}]; {ds.name} gives {expected} features"
                         + (" (including the prepended column of ones)" if ds.params["prepend_ones"] else ""))
     _check_output(spec, problems)
+    if training.early_stopping is not None and (weighting.weighted(spec) or
+                                                 any(layer.type == "dropout" for layer in spec.layers)):
+        problems.append("training.early_stopping: not with dropout layers, sample weights or class weights yet (the "
+                        "oracle gives masks and weights step by step, and Keras's validation loss leaves class weights "
+                        "out; an early-stopped run trains in the implementation's own loop)")
     if problems:
         raise SpecError(source, problems)
     return spec

@@ -105,10 +105,12 @@ class TorchImplementation:
             model.restore(h.model, snapshot)
         return [o.cpu().numpy() for o in outs]
 
-    def _loss_on(self, h: TorchHandle, x: torch.Tensor, y: torch.Tensor, masks=None, sample_weight=None) -> torch.Tensor:
-        """C in training mode: the data loss from the logits (weighted as the spec says), and every tensor's L2 term."""
+    def _loss_on(self, h: TorchHandle, x: torch.Tensor, y: torch.Tensor, masks=None, sample_weight=None,
+                 training: bool = True) -> torch.Tensor:
+        """C in training mode (or inference mode: a validation loss): the data loss from the logits (weighted as the
+        spec says), and every tensor's L2 term."""
         spec = h.spec
-        z = h.model.logits(x, training=True, masks=masks)
+        z = h.model.logits(x, training=training, masks=masks)
         a = h.model.head(z)
         if Native.PROBABILITIES in h.native:
             loss = losses.probability_loss(spec.loss.name, spec.loss.reduction, a, y)
@@ -157,6 +159,40 @@ class TorchImplementation:
         """``scheduler.step()`` once per epoch, for a per-epoch schedule (``schedules.Stepper``)."""
         if h.stepper is not None:
             h.stepper.after_epoch()
+
+    def fit(self, h, x, y, epochs, x_val, y_val):
+        """Early stopping as a torch user writes it (torch has no callback for it): after each epoch the validation
+        loss in eval mode, Keras's rule (an improvement beats the best by more than min_delta; stop once ``patience``
+        epochs have passed without one, never after the first), and the best state_dict copied and reloaded."""
+        import copy
+
+        rule = h.spec.training.early_stopping
+        xt, yt = self._tensor(h, x), self._tensor(h, y)
+        xv, yv = self._tensor(h, x_val), self._tensor(h, y_val)
+        best, wait, kept, monitored = float("inf"), 0, None, []
+        for e, batches in enumerate(epochs):
+            for idx in batches:
+                i = torch.from_numpy(np.asarray(idx)).to(h.device)
+                h.optimizer.zero_grad(set_to_none=False)
+                self._loss_on(h, xt[i], yt[i]).backward()
+                self.clip_gradients(h)
+                h.optimizer.step()
+                self._after_step(h)
+            self.end_epoch(h)
+            with torch.no_grad():
+                monitored.append(float(self._loss_on(h, xv, yv, training=False)))
+            if rule.restore_best_weights and kept is None:
+                kept = copy.deepcopy(h.model.state_dict())
+            wait += 1
+            if monitored[-1] < best - rule.min_delta:
+                best, wait = monitored[-1], 0
+                if rule.restore_best_weights:
+                    kept = copy.deepcopy(h.model.state_dict())
+            elif wait >= rule.patience and e > 0:
+                break
+        if kept is not None:
+            h.model.load_state_dict(kept)
+        return model.canonical(h.model), monitored
 
     def clip_gradients(self, h: TorchHandle) -> None:
         """The spec's gradient clipping, between ``backward()`` and ``optimizer.step()`` (``optimizers.clip_gradients``)."""

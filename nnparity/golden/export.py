@@ -58,6 +58,8 @@ def export_case(ls: LabelledSpec, dtype: str, directory: Path, steps: int) -> st
             _save(folder, c.golden_file, collect(ref, judge.ref_case, check))
         elif c.shares is None and check != "weights":
             _save(folder, c.golden_file, judge.reference(check))
+        if check == "early-stopping":
+            entry["tolerances"] = tols  # per epoch run, then the final weights'
         if check == "trajectory":
             entry["tolerances"] = tols
             entry["horizon"], entry["growth"] = judge.chaos()

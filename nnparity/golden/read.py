@@ -152,6 +152,10 @@ def _shape_problems(m: dict) -> list[str]:
             p.append(f"{at}.expected: expected the name of its .npz file")
         elif name != "weights" and isinstance(files, dict) and expected not in files:
             p.append(f"{at}.expected: {expected[:60]!r} is read by this check but not listed (with its SHA-256) under files")
+        if name == "early-stopping":
+            tols = entry.get("tolerances")
+            if not (isinstance(tols, list) and tols and all(_is_number(t) and t >= 0 for t in tols)):
+                p.append(f"{at}.tolerances: expected a number >= 0 per epoch run and one for the weights")
         if name == "trajectory":
             tols = entry.get("tolerances")
             if not (isinstance(tols, list) and all(_is_number(t) and t >= 0 for t in tols) and (batches is None or len(tols) == batches)):

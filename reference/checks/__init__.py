@@ -8,7 +8,8 @@ and its golden file. Module by module:
 * ``single.py``     weights, forward, forward-training, loss, grads, large-logits, state;
 * ``steps.py``      step-<opt>, one check per optimizer of ``STEP_OPTIMIZERS``;
 * ``scheduled.py``  schedule-<s>, one check per learning-rate schedule of ``SCHEDULED``;
-* ``trajectory.py`` trajectory (and predictions, for ``nnparity divergences``).
+* ``trajectory.py`` trajectory (and predictions, for ``nnparity divergences``);
+* ``stopping.py``   early-stopping, an early-stopped run in the implementation's own training loop.
 
 A float32 case is judged against the float64 reference computed from the same float32-rounded weights and
 inputs: what remains is the float32 implementation's own rounding. The judging is ``reference/judge.py``.
@@ -31,13 +32,14 @@ from reference.checks.result import CheckResult, backward_order
 from reference.checks.scheduled import SCHEDULED, Scheduled
 from reference.checks.single import Forward, LargeLogits, LossAndGrads, State, Weights
 from reference.checks.steps import STEP_OPTIMIZERS, Step, optimizer_spec
+from reference.checks.stopping import EarlyStopped
 from reference.checks.trajectory import Predictions, Trajectory
 from reference.errors import Unsupported
 
 CHECKS: dict[str, Check] = {c.name: c for c in [
     Weights(), Forward(training=False), Forward(training=True), LossAndGrads("loss"), LossAndGrads("grads"),
     LargeLogits(), State(), *(Step(k) for k in STEP_OPTIMIZERS), *(Scheduled(k) for k in SCHEDULED), Trajectory(),
-    Predictions(),
+    EarlyStopped(), Predictions(),
 ]}
 
 
@@ -52,6 +54,8 @@ def spec_for(case: Case, check: str):
     import dataclasses
 
     spec = dataclasses.replace(case.spec, dtype=case.dtype)
+    if check != "early-stopping" and spec.training.early_stopping is not None:  # only that check trains with it
+        spec = dataclasses.replace(spec, training=dataclasses.replace(spec.training, early_stopping=None))
     c = CHECKS[check]
     return c.spec(spec, case) if isinstance(c, (Step, Scheduled)) else spec
 

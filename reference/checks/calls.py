@@ -42,11 +42,16 @@ def declined(impl, spec: S.Spec) -> str | None:
         if weighting.weighted(spec):
             return ("the spec weights its rows (class_weight or sample_weight) and the implementation declares no "
                     "supports(spec): it is taken to implement an unweighted loss")
+        if spec.training.early_stopping is not None:
+            return ("the spec stops early and the implementation declares no supports(spec): it is taken to train "
+                    "for a fixed number of steps")
         if spec.optimizer.schedule is not None:
             return (f"the spec's learning rate follows a schedule ({spec.optimizer.schedule.name}) and the implementation "
                     "declares no supports(spec): it is taken to implement a constant learning rate")
         return None
     why = supports(spec)
+    if why is None and spec.training.early_stopping is not None and not hasattr(impl, "fit"):
+        return "the spec stops early and the implementation has no fit(handle, x, y, epochs, x_val, y_val)"
     if why is None and per_epoch(spec) and not hasattr(impl, "end_epoch"):
         return "the spec's learning-rate schedule advances per epoch and the implementation has no end_epoch(handle)"
     return None if why is None else str(why)
