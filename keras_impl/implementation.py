@@ -310,8 +310,9 @@ class KerasImplementation:
                 for idx in epoch:
                     yield x[idx], y[idx]
 
+        restore = rule.restore_best_weights and Native.KERAS_EARLY_STOPPING not in h.native  # natively: the default
         stop = keras.callbacks.EarlyStopping(monitor=rule.monitor, min_delta=rule.min_delta, patience=rule.patience,
-                                             restore_best_weights=rule.restore_best_weights, mode="min")
+                                             restore_best_weights=restore, mode="min")
         callbacks = [stop] + ([h.epochs.callback] if h.epochs is not None else [])
         with keras.device(_device(h.device)), optimizers.floatx(dtype):
             h.model.compile(optimizer=h.optimizer, loss=h.loss_fn, jit_compile=False, steps_per_execution=1)

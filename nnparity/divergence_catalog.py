@@ -43,6 +43,7 @@ class Topic:
     # The sides left at their defaults (None: both). A side not listed is already aligned: it runs the
     # aligned spec in the native measurement too (a Keras model whose L2 a torch port turns into weight_decay).
     native_sides: tuple[str, ...] | None = None
+    measured: str = "predictions"  # what each side is asked: K steps, or "stopped-predictions" (an early-stopped fit)
 
 
 _MOMENTUM = ("momentum", {"learning_rate": 0.05, "momentum": 0.9})
@@ -75,6 +76,20 @@ def _clipped(rule: str) -> Callable[[], S.Spec]:
     def spec():
         base = _digits()
         return dataclasses.replace(base, optimizer=dataclasses.replace(base.optimizer, clip=S.Clip(rule, 0.3)))
+    return spec
+
+
+def _early_stopped(l2: float, patience: int) -> Callable[[], S.Spec]:
+    """The digits network with SGD at 0.5 for up to 30 epochs of the pool's first 192 rows, stopped on the last 64 as
+    Keras's EarlyStopping does, the best epoch's weights restored. Measured on the reference: without L2, patience 1,
+    the validation loss is lowest after epoch 6 and training stops after epoch 7; with l2 = 0.003, patience 2, it
+    stops after epoch 8 (best 6) watching the loss with its L2 terms, after epoch 13 (best 11) watching the data loss."""
+    import dataclasses
+
+    def spec():
+        base = _digits(optimizer=("sgd", {"learning_rate": 0.5}), l2=l2)
+        rule = S.EarlyStopping(validation_split=0.25, patience=patience, restore_best_weights=True)
+        return S.validate(dataclasses.replace(base, training=dataclasses.replace(base.training, epochs=30, early_stopping=rule)))
     return spec
 
 
@@ -200,4 +215,18 @@ CATALOG: list[Topic] = [
           "the norm less 1e-6 passed to clip_grads_with_norm_ (torch), or clip_epsilon = 1e-6 declared and accepted as "
           "a gap of 1e-6 / norm(g) (Keras has no epsilon to set)",
           _clipped("global_clipnorm"), native_sides=("torch",)),
+    Topic("early-stopping-restore", "early stopping: Keras's EarlyStopping keeps the last epoch's weights by default",
+          ("torch", "keras-tensorflow"), (Native.KERAS_EARLY_STOPPING,),
+          ("the loop a torch user writes: the best epoch's state_dict kept and loaded back at the end",
+           "EarlyStopping(monitor='val_loss', patience=1): restore_best_weights=False, the weights `patience` epochs "
+           "past the best"),
+          "EarlyStopping(..., restore_best_weights=True) (or a torch loop that keeps its last weights)",
+          _early_stopped(0.0, 1), native_sides=("keras-tensorflow",), measured="stopped-predictions"),
+    Topic("early-stopping-monitor", "early stopping: what val_loss is (Keras: L2 terms included; a torch loop: the "
+          "criterion alone)", ("torch", "keras-tensorflow"), (Native.VALIDATION_DATA_LOSS,),
+          ("criterion(model(x_val), y_val) watched: the data loss, without the L2 terms added to the training loss",
+           "EarlyStopping(monitor='val_loss'): the data loss plus the model's regularization losses (model.losses)"),
+          "the L2 terms added to the torch loop's validation loss, as Keras's val_loss has them (Keras has no switch "
+          "for the other way)",
+          _early_stopped(0.003, 2), native_sides=("torch",), measured="stopped-predictions"),
 ]

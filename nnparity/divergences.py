@@ -2,7 +2,8 @@
 
 The gap is the max relative error between the two sides' output probabilities on the check batch
 (the first 64 rows), after the first step and after the K-th (default 50): how far two ports of one
-model land apart. Aligned, the same two sides agree to rounding; natively, the table shows by how much
+model land apart. An early-stopping topic trains until its rule stops instead: the gap between the two
+sides' monitored values after the first epoch, then between their outputs at the end, with the epochs each ran. Aligned, the same two sides agree to rounding; natively, the table shows by how much
 they do not, and which setting removes it.
 """
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 
 from nnparity.divergence_catalog import CATALOG, Topic
 from reference.checks import collect, make_case  # noqa: F401  (collect runs in the implementations' processes)
+from reference.checks.stopping import MONITORED
 from reference.compare import compare
 
 
@@ -20,6 +22,7 @@ class Gap:
     step1: float
     stepK: float
     error: str | None = None
+    epochs: tuple[int, int] | None = None  # an early-stopping topic: the epochs each side ran
 
 
 @dataclass
@@ -31,7 +34,10 @@ class Measured:
 
 def _gap(a: dict, b: dict) -> Gap:
     rel = lambda key: compare("", a[key], b[key]).max_rel
-    return Gap(rel("p0"), rel("p1"), rel("pK"))
+    if MONITORED not in a:
+        return Gap(rel("p0"), rel("p1"), rel("pK"))
+    first = compare("", a[MONITORED][:1], b[MONITORED][:1]).max_rel
+    return Gap(rel("p0"), first, rel("pK"), epochs=(len(a[MONITORED]), len(b[MONITORED])))
 
 
 def measure(topic: Topic, impls: dict, steps: int) -> Measured:
@@ -41,7 +47,7 @@ def measure(topic: Topic, impls: dict, steps: int) -> Measured:
     for native, spec_fn in ((topic.native, topic.spec), ((), aligned_spec)):
         cases = {side: _case(topic, side, native, spec_fn, aligned_spec, steps) for side in topic.sides}
         try:
-            outs = [impls[side].collect(cases[side], "predictions") for side in topic.sides]
+            outs = [impls[side].collect(cases[side], topic.measured) for side in topic.sides]
             gaps.append(_gap(*outs))
         except Exception as exc:  # one topic's failure is reported in its row; the others still run
             gaps.append(Gap(float("nan"), float("nan"), float("nan"), f"{type(exc).__name__}: {exc}"))

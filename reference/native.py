@@ -37,6 +37,10 @@ class Native(Enum):
                      "sum divided by the sum of the rows' weights, whatever the spec's weighted_reduction")
     CLIP_GRAD_NORM = ("a norm clipping (clipnorm or global_clipnorm) as torch users write it: clip_grad_norm_ over every "
                       "parameter, one global norm plus 1e-6")
+    KERAS_EARLY_STOPPING = ("Keras's EarlyStopping(monitor='val_loss', patience=p, min_delta=d) as users write it, "
+                            "restore_best_weights left at its default, False: training ends on the last epoch's weights")
+    VALIDATION_DATA_LOSS = ("the validation loss as a torch loop computes it, criterion(model(x_val), y_val): the data "
+                            "loss alone, without the L2 terms that Keras's val_loss includes")
 
     @property
     def key(self) -> str:

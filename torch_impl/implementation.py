@@ -106,9 +106,9 @@ class TorchImplementation:
         return [o.cpu().numpy() for o in outs]
 
     def _loss_on(self, h: TorchHandle, x: torch.Tensor, y: torch.Tensor, masks=None, sample_weight=None,
-                 training: bool = True) -> torch.Tensor:
+                 training: bool = True, penalty: bool = True) -> torch.Tensor:
         """C in training mode (or inference mode: a validation loss): the data loss from the logits (weighted as the
-        spec says), and every tensor's L2 term."""
+        spec says), and every tensor's L2 term (unless ``penalty`` is False)."""
         spec = h.spec
         z = h.model.logits(x, training=training, masks=masks)
         a = h.model.head(z)
@@ -125,7 +125,7 @@ class TorchImplementation:
             loss = losses.weighted_loss(spec.loss, z, a, y, cw, sample_weight, labels)
         else:
             loss = losses.data_loss(spec.loss.name, spec.loss.reduction, z, a, y)
-        for (i, name), l2 in _penalised(spec):
+        for (i, name), l2 in _penalised(spec) if penalty else ():
             t = h.model.tensor(i, name)
             loss = loss + l2 * (t * t).sum()
         return loss
@@ -180,7 +180,8 @@ class TorchImplementation:
                 self._after_step(h)
             self.end_epoch(h)
             with torch.no_grad():
-                monitored.append(float(self._loss_on(h, xv, yv, training=False)))
+                penalty = Native.VALIDATION_DATA_LOSS not in h.native  # natively: criterion(model(x_val), y_val)
+                monitored.append(float(self._loss_on(h, xv, yv, training=False, penalty=penalty)))
             if rule.restore_best_weights and kept is None:
                 kept = copy.deepcopy(h.model.state_dict())
             wait += 1

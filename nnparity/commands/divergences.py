@@ -19,6 +19,8 @@ def _gap_text(g, steps_sep=" / ") -> str:
     if g.error:
         return "error"
     text = f"{sci(g.step1)}{steps_sep}{sci(g.stepK)}"
+    if g.epochs is not None:  # an early-stopping topic: the first epoch's monitored value / the end
+        text = f"val_loss {sci(g.step1)}{steps_sep}end {sci(g.stepK)} (stopped after {g.epochs[0]} / {g.epochs[1]} epochs)"
     return text + (f" (start {sci(g.before)})" if g.before > START_SHOWN else "")
 
 

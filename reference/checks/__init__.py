@@ -32,20 +32,20 @@ from reference.checks.result import CheckResult, backward_order
 from reference.checks.scheduled import SCHEDULED, Scheduled
 from reference.checks.single import Forward, LargeLogits, LossAndGrads, State, Weights
 from reference.checks.steps import STEP_OPTIMIZERS, Step, optimizer_spec
-from reference.checks.stopping import EarlyStopped
+from reference.checks.stopping import EarlyStopped, StoppedPredictions
 from reference.checks.trajectory import Predictions, Trajectory
 from reference.errors import Unsupported
 
 CHECKS: dict[str, Check] = {c.name: c for c in [
     Weights(), Forward(training=False), Forward(training=True), LossAndGrads("loss"), LossAndGrads("grads"),
     LargeLogits(), State(), *(Step(k) for k in STEP_OPTIMIZERS), *(Scheduled(k) for k in SCHEDULED), Trajectory(),
-    EarlyStopped(), Predictions(),
+    EarlyStopped(), Predictions(), StoppedPredictions(),
 ]}
 
 
 def check_names(spec=None) -> list[str]:
     """Every parity check, in the order tables show them; with ``spec``, those that apply to it."""
-    return [name for name, c in CHECKS.items() if name != "predictions" and (spec is None or c.applies(spec))]
+    return [name for name, c in CHECKS.items() if c.parity and (spec is None or c.applies(spec))]
 
 
 def spec_for(case: Case, check: str):
@@ -54,7 +54,7 @@ def spec_for(case: Case, check: str):
     import dataclasses
 
     spec = dataclasses.replace(case.spec, dtype=case.dtype)
-    if check != "early-stopping" and spec.training.early_stopping is not None:  # only that check trains with it
+    if not CHECKS[check].stops_early and spec.training.early_stopping is not None:  # only those checks train with it
         spec = dataclasses.replace(spec, training=dataclasses.replace(spec.training, early_stopping=None))
     c = CHECKS[check]
     return c.spec(spec, case) if isinstance(c, (Step, Scheduled)) else spec

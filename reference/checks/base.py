@@ -14,6 +14,8 @@ from reference.compare import TensorDiff, compare, compare_scalar
 class Check:
     name = ""
     shares = None  # the name of the check whose reference answers this one reads (grads reads loss's)
+    parity = True  # False: a measurement for another command (nnparity divergences), never a cell of the matrix
+    stops_early = False  # it trains with the spec's early stopping (every other check trains a fixed number of steps)
 
     @property
     def golden_file(self) -> str:

@@ -1,7 +1,8 @@
 """``early-stopping``: the spec's early-stopped training (``reference/early_stopping.py``) on the pool, in the
 implementation's own training loop (``fit``: Keras's ``EarlyStopping`` callback in ``model.fit``, torch's loop),
 against the reference's. The pool's last rows validate (the spec's ``validation_split``), the rest train on the
-shared schedule, for the spec's epochs (at most ``MAX_EPOCHS``).
+shared schedule, for the spec's epochs (at most ``MAX_EPOCHS``). ``stopped-predictions`` is the same run for
+``nnparity divergences``.
 
 Judged per epoch, on the implementation's own answers:
 
@@ -45,17 +46,24 @@ def epochs(case) -> tuple[int, list[list[np.ndarray]]]:
     return n, out
 
 
+def fit(impl, case):
+    """The implementation's early-stopped run on the pool: (its handle, final weights, monitored values)."""
+    n, batches = epochs(case)
+    h = calls.build(impl, case)
+    weights, monitored = impl.fit(h, case.pool_x[:n], case.pool_y[:n], batches, case.pool_x[n:], case.pool_y[n:])
+    return h, weights, np.asarray(monitored, dtype=np.float64)
+
+
 class EarlyStopped(Check):
     name = "early-stopping"
+    stops_early = True
 
     def applies(self, spec):
         return spec.training.early_stopping is not None
 
     def ask(self, impl, case):
-        n, batches = epochs(case)
-        h = calls.build(impl, case)
-        weights, monitored = impl.fit(h, case.pool_x[:n], case.pool_y[:n], batches, case.pool_x[n:], case.pool_y[n:])
-        return {MONITORED: np.asarray(monitored, dtype=np.float64), **{K.final(K.weight(name)): w for name, w in zip(case.names, weights)}}
+        _, weights, monitored = fit(impl, case)
+        return {MONITORED: monitored, **{K.final(K.weight(name)): w for name, w in zip(case.names, weights)}}
 
     def _shadow(self, judge) -> dict:
         """The reference's answers from a run that rounds differently (``Judge.shadow_case``)."""
@@ -113,6 +121,22 @@ class EarlyStopped(Check):
         tols, tol_w = self._tolerances(judge)
         per_row = tols[: len(judge.reference(self.name)[MONITORED])] + [tol_w]
         return max(per_row), per_row
+
+
+class StoppedPredictions(Check):
+    """Not a parity check: the output on the check batch before and after the early-stopped run, and the monitored
+    values, for ``nnparity divergences``."""
+
+    name = "stopped-predictions"
+    parity, stops_early = False, True
+
+    def applies(self, spec):
+        return spec.training.early_stopping is not None
+
+    def ask(self, impl, case):
+        p0 = calls.forward(impl, calls.build(impl, case), case.spec, case.x)
+        h, _, monitored = fit(impl, case)
+        return {"p0": p0, MONITORED: monitored, "pK": calls.forward(impl, h, case.spec, case.x)}
 
 
 def replay(rule, values) -> Stopper:

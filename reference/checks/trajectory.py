@@ -62,9 +62,7 @@ class Trajectory(Check):
 
 class Predictions(Check):
     name = "predictions"
-
-    def applies(self, spec):
-        return False  # not a parity check
+    parity = False
 
     def ask(self, impl, case):
         spec = case.spec
