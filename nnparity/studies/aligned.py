@@ -13,6 +13,7 @@ from reference import spec as S
 from reference.batches import BatchSchedule
 from reference.compare import compare
 from reference.datasets import Data
+from reference.early_stopping import split
 
 
 def run(ctx: Context, spec: S.Spec, data: Data, weights, epochs: int, label: str, orders=None, dtype=None,
@@ -29,24 +30,46 @@ def run(ctx: Context, spec: S.Spec, data: Data, weights, epochs: int, label: str
               "x_test": data.x_test, "y_test": data.y_test, "l_test": data.labels_test,
               **{f"w{i}": np.asarray(w, dtype=dtype) for i, w in enumerate(weights)},
               **{f"order{e}": np.asarray(o) for e, o in enumerate(orders)}}
+    return _each(ctx, label, "train_aligned", arrays, spec=S.to_dict(spec), dtype=dtype, epochs=epochs,
+                 batch_size=spec.training.batch_size, n_weights=len(weights), eval_every=eval_every)
+
+
+def stopped(ctx: Context, spec: S.Spec, data: Data, weights, label: str, dtype=None, eval_rows: int = 10_000) -> dict:
+    """The spec's early-stopped run (``remote.fit_aligned``) in every framework: the last ``validation_split`` of the
+    training rows held out, as Keras's ``fit(validation_split=...)`` holds them, the rest on the shared schedule.
+    {framework: {"monitored", "epochs_run", "test_accuracy", ...}, "weight_gaps": ...}."""
+    dtype = dtype or ctx.dtype
+    cast = lambda a: a.astype(dtype) if a.dtype.kind == "f" else a
+    n = split(len(data.x_train), spec.training.early_stopping)
+    sched = BatchSchedule(n, spec.training.batch_size, spec.training.epochs, spec.training.schedule_seed, spec.training.shuffle)
+    arrays = {"x_train": cast(data.x_train[:n]), "y_train": cast(data.y_train[:n]),
+              "x_val": cast(data.x_train[n:]), "y_val": cast(data.y_train[n:]),
+              "x_eval": data.x_train[:eval_rows], "y_eval": data.y_train[:eval_rows], "l_eval": data.labels_train[:eval_rows],
+              "x_test": data.x_test, "y_test": data.y_test, "l_test": data.labels_test,
+              **{f"w{i}": np.asarray(w, dtype=dtype) for i, w in enumerate(weights)},
+              **{f"order{e}": sched.order(e) for e in range(spec.training.epochs)}}
+    return _each(ctx, label, "fit_aligned", arrays, spec=S.to_dict(spec), dtype=dtype, n_weights=len(weights))
+
+
+def _each(ctx: Context, label: str, function: str, arrays: dict, **kw) -> dict:
+    """``remote.<function>(arrays, **kw)`` in every aligned framework at once, and how far each one's final weights
+    land from the first's."""
     with ctx.task(f"{label}: aligned runs", len(ctx.aligned)) as advance:
         def one(name):
             with ctx.timed(f"{label} aligned {name}"):
-                result = ctx.impl(name).call("nnparity.studies.remote:train_aligned", arrays, spec=S.to_dict(spec), dtype=dtype,
-                                             epochs=epochs, batch_size=spec.training.batch_size, n_weights=len(weights),
-                                             eval_every=eval_every)
+                result = ctx.impl(name).call(f"nnparity.studies.remote:{function}", arrays, **kw)
             advance()
             return result
 
         runs = ctx.parallel({name: (lambda name=name: one(name)) for name in ctx.aligned})
     out = {name: result for name, (result, _) in runs.items()}
     # The final weights, and the moving statistics after them (batch normalization), compared as one list.
-    finals = {name: [arrays_out[f"final{i}"] for i in range(len(weights))]
+    finals = {name: [arrays_out[f"final{i}"] for i in range(kw["n_weights"])]
               + [arrays_out[f"final_state{i}"] for i in range(sum(k.startswith("final_state") for k in arrays_out))]
               for name, (_, arrays_out) in runs.items()}
     base = finals[ctx.aligned[0]]
     out["weight_gaps"] = {name: max(compare("", a, b).max_rel for a, b in zip(ws, base)) for name, ws in finals.items()}
-    out["dtype"] = dtype
+    out["dtype"] = kw["dtype"]
     return out
 
 

@@ -1,10 +1,11 @@
 """Fashion-MNIST (document 001): its two Keras models and its NumPy network, each run as the document
-wrote it (several seeds: a band around the document's number) and aligned in every framework."""
+wrote it (several seeds: a band around the document's number) and aligned in every framework; and the deeper
+model with a decaying rate and early stopping (``fashion_decay_stop.py``)."""
 from __future__ import annotations
 
 import numpy as np
 
-from nnparity.studies import aligned, document_code, plots
+from nnparity.studies import aligned, document_code, fashion_decay_stop, plots
 from nnparity.studies.context import Context
 from reference import datasets, fashion_mnist
 from reference import spec as S
@@ -21,6 +22,9 @@ MODELS = {
                                    {"units": 100, "activation": "relu"}, {"units": 10, "activation": "softmax"}]},
     "numpy400": {"spec": "fashion_sigmoid400_numpy", "document": {"test_accuracy": 0.8242, "epochs": 3}, "layers": None},
 }
+STOPPED = fashion_decay_stop.KEY  # the document's deeper model at a decaying rate, stopped early: not the document's code
+MODELS[STOPPED] = {"spec": fashion_decay_stop.SPEC.stem, "document": {"test_accuracy": 0.8804, "epochs": 15},
+                   "layers": MODELS["relu500_300_100"]["layers"]}
 QUICK_ROWS = (2000, 1000)  # --quick: the first training and test images
 
 
@@ -31,12 +35,13 @@ def _stats(values) -> dict:
 
 def _native_keras(ctx, model, arrays, epochs, seeds):
     runs = []
+    how = fashion_decay_stop.keras_arguments(fashion_decay_stop.spec(ctx)) if model == STOPPED else {"optimizer": "sgd"}
     with ctx.task(f"fashion {model}: Keras as the document wrote it", len(seeds)) as advance:
         for seed in seeds:
             with ctx.timed(f"fashion {model} native keras-tensorflow"):
                 result, _ = ctx.impl("keras-tensorflow", lane="native").call(
                     "nnparity.studies.remote:keras_as_document", arrays, layers=MODELS[model]["layers"],
-                    loss="sparse_categorical_crossentropy", optimizer="sgd", epochs=epochs, batch_size=None, seed=seed)
+                    loss="sparse_categorical_crossentropy", epochs=epochs, batch_size=None, seed=seed, **how)
             runs.append(result)
             advance()
     return {"kind": "keras-tensorflow model.fit, as the document wrote it", "runs": runs,
@@ -85,7 +90,8 @@ def run(ctx: Context) -> dict:
 
     def numpy_then_aligned():
         native = {"numpy400": _native_numpy(ctx, S.load(MODELS["numpy400"]["spec"]), _epochs(ctx, "numpy400"), seeds, rows)}
-        return native, {m: _aligned(ctx, m, n_train, n_test) for m in MODELS}
+        return native, {m: fashion_decay_stop.aligned_runs(ctx, n_train, n_test) if m == STOPPED else
+                        _aligned(ctx, m, n_train, n_test) for m in MODELS}
 
     done = ctx.parallel({"keras": native_keras, "rest": numpy_then_aligned})
     natives = {**done["keras"], **done["rest"][0]}
@@ -95,17 +101,24 @@ def run(ctx: Context) -> dict:
         in_band = {k: native[k]["min"] <= doc[k] <= native[k]["max"] for k in ("test_accuracy", "test_loss") if k in doc and k in native}
         models[model] = {"spec": info["spec"], "epochs": _epochs(ctx, model), "document": doc, "native": native,
                          "document_in_band": in_band, "aligned": done["rest"][1][model]}
-    figures = [_curves(ctx, models), _finals(ctx, models)]
+    figures = [_curves(ctx, models), _finals(ctx, models), fashion_decay_stop.figure(ctx, models)]
     return {"models": models, "seeds": seeds, "rows": {"train": n_train, "test": n_test}, "figures": figures,
+            "decay_stop": fashion_decay_stop.summary(models),
             "notes": ["The band is the min-max over seeds of the native runs; Keras draws its own initial weights and "
                       "shuffles with each seed, the NumPy loop draws W and V from np.random.RandomState(seed).",
                       f"Aligned runs start from the spec's weights (seed 0 of the reference's generator) and take the "
                       f"shared batch schedule, in {ctx.dtype}; every framework is evaluated with the reference's forward pass.",
                       "The document's first Keras log shows 'Epoch 1/3'..'Epoch 3/3' although the cell calls fit() "
-                      "without epochs (Keras's default is 1): the runs here take 3 epochs, as the log shows."]}
+                      "without epochs (Keras's default is 1): the runs here take 3 epochs, as the log shows.",
+                      f"{STOPPED} is not in the document: its relu500_300_100 on SGD(ExponentialDecay(0.05, 1688, 0.8)) "
+                      "with EarlyStopping(patience=3, restore_best_weights=True) on validation_split=0.1, at most 15 "
+                      "epochs; its test accuracy is the restored (best validation loss) epoch's. Aligned, each framework "
+                      "early-stops in its own loop from the spec's weights on the shared schedule over the first 90% of the "
+                      "training rows (54,000 of 60,000)."]}
 
 
 def _curves(ctx, models) -> str:
+    models = {k: m for k, m in models.items() if k != STOPPED}  # its curves are fashion_decay_stop's figure
     fig, axes = plots.figure(ncols=len(models), width=4.6, height=3.6)
     for ax, (model, m) in zip(axes[0], models.items()):
         for name in ctx.aligned:
@@ -137,7 +150,7 @@ def _finals(ctx, models) -> str:
         acc = [r["test_accuracy"] for r in m["native"]["runs"]]
         ax.scatter([i - 0.2] * len(acc), acc, color=plots.COLORS["keras (native)"], s=18, label="as written (seeds)" if i == 0 else None)
         for k, name in enumerate(ctx.aligned):
-            ax.scatter([i + 0.05 * k], [m["aligned"][name]["curve"][-1]["test_accuracy"]], color=plots.COLORS[name], marker="^", s=30,
+            ax.scatter([i + 0.05 * k], [fashion_decay_stop.final_accuracy(m, name)], color=plots.COLORS[name], marker="^", s=30,
                        label=f"{name} (aligned)" if i == 0 else None)
         ax.scatter([i + 0.25], [m["document"]["test_accuracy"]], marker="*", s=120, color="black", label="document" if i == 0 else None)
     ax.set_xticks(range(len(models)), list(models))
@@ -153,6 +166,8 @@ def markdown(r: dict) -> str:
     names = [n for n in next(iter(r["models"].values()))["aligned"] if n not in ("weight_gaps", "dtype")]
     out += "|" + "---|" * (5 + len(names)) + "\n"
     for model, m in r["models"].items():
+        if model == STOPPED:
+            continue  # its own paragraph below
         for metric in ("test_accuracy", "test_loss"):
             if metric not in m["document"] or metric not in m["native"]:
                 continue
@@ -160,6 +175,7 @@ def markdown(r: dict) -> str:
             al = " | ".join(f"{m['aligned'][n]['curve'][-1][metric.replace('test_', 'test_')]:.4f}" for n in names)
             out += (f"| {model} {metric.replace('test_', '')} | {m['epochs']} | {m['document'][metric]} | {s['mean']:.4f} +- {s['std']:.4f} "
                     f"({s['min']:.4f} - {s['max']:.4f}) | {'yes' if m['document_in_band'][metric] else 'no'} | {al} |\n")
+    out += fashion_decay_stop.markdown(r["models"], r["decay_stop"])
     out += "\n" + "\n".join(f"- {n}" for n in r["notes"]) + "\n"
     out += "".join(f"\n![{f}]({NAME}/{f})\n" for f in r["figures"])
     return out

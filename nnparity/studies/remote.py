@@ -57,12 +57,43 @@ def train_aligned(impl, arrays: dict, spec: dict, dtype: str, epochs: int, batch
     return result, {**finals, **{f"final_state{i}": np.asarray(s) for i, s in enumerate(state or [])}}
 
 
+def fit_aligned(impl, arrays: dict, spec: dict, dtype: str, n_weights: int) -> tuple[dict, dict]:
+    """An early-stopped run in the implementation's own loop (``fit``: Keras's ``EarlyStopping`` in ``model.fit``,
+    torch's hand loop, the reference's rule): arrays w0.., x_train, y_train (the rows that train), x_val, y_val
+    (the rows the rule watches), x_test, y_test, l_test, x_eval, y_eval, l_eval, order0.. (each epoch's row order
+    over x_train). Returns the monitored value of every epoch run, the test and train metrics of the final (restored)
+    weights, and those weights (``final0..``)."""
+    spec = S.from_dict(spec, "fit_aligned")
+    h = impl.build(spec, [arrays[f"w{i}"] for i in range(n_weights)], dtype=dtype, device="cpu")
+    batch = spec.training.batch_size
+    epochs = [_batches(arrays[f"order{e}"], batch) for e in range(spec.training.epochs)]
+    started = time.perf_counter()
+    weights, monitored = impl.fit(h, arrays["x_train"], arrays["y_train"], epochs, arrays["x_val"], arrays["y_val"])
+    result = {"monitored": [float(v) for v in monitored], "epochs_run": len(monitored), "seconds": time.perf_counter() - started}
+    for part in ("eval", "test"):
+        m = evaluate(spec, weights, arrays[f"x_{part}"], arrays[f"y_{part}"], arrays[f"l_{part}"])
+        result.update({f"{'train' if part == 'eval' else 'test'}_{k}": v for k, v in m.items()})
+    return result, {f"final{i}": np.asarray(w) for i, w in enumerate(weights)}
+
+
+def _optimizer(keras, optimizer: str | dict):
+    """"sgd", or {"learning_rate": eta} (SGD at eta), or {"schedule": {"initial_learning_rate", "decay_steps",
+    "decay_rate"}} (SGD on an ExponentialDecay, as a Keras user writes a decaying rate)."""
+    if isinstance(optimizer, str):
+        return optimizer
+    if "schedule" in optimizer:
+        return keras.optimizers.SGD(learning_rate=keras.optimizers.schedules.ExponentialDecay(**optimizer["schedule"]))
+    return keras.optimizers.SGD(learning_rate=optimizer["learning_rate"])
+
+
 def keras_as_document(impl, arrays: dict, layers: list[dict], loss: str, optimizer: str | dict, epochs: int,
-                      batch_size: int | None, seed: int) -> tuple[dict, dict]:
+                      batch_size: int | None, seed: int, early_stopping: dict | None = None) -> tuple[dict, dict]:
     """A stock Keras model: ``layers`` as [{"units", "activation", "l2"}] (or {"type": "batch_norm"}: a
-    ``BatchNormalization()`` with Keras's defaults), compiled with ``loss`` and
-    ``optimizer`` ("sgd" or {"name": "SGD", "learning_rate": eta}), fit with Keras's defaults
-    (``batch_size`` None is fit's 32, shuffling on), evaluated on the test set after every epoch."""
+    ``BatchNormalization()`` with Keras's defaults), compiled with ``loss`` and ``optimizer`` (``_optimizer``), fit
+    with Keras's defaults (``batch_size`` None is fit's 32, shuffling on), evaluated on the test set after every
+    epoch. With ``early_stopping`` ({"validation_split", "patience", "restore_best_weights"}): fit holds out its
+    ``validation_split`` and ``EarlyStopping(monitor="val_loss", ...)`` watches it; the test accuracy is then read
+    after each epoch by a callback (``history["test_accuracy"]``)."""
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -70,17 +101,32 @@ def keras_as_document(impl, arrays: dict, layers: list[dict], loss: str, optimiz
         keras.layers.BatchNormalization() if l.get("type") == "batch_norm" else
         keras.layers.Dense(l["units"], activation=l["activation"],
                            kernel_regularizer=keras.regularizers.l2(l["l2"]) if l.get("l2") else None) for l in layers])
-    opt = optimizer if isinstance(optimizer, str) else keras.optimizers.SGD(learning_rate=optimizer["learning_rate"])
-    model.compile(loss=loss, optimizer=opt, metrics=["accuracy"])
+    model.compile(loss=loss, optimizer=_optimizer(keras, optimizer), metrics=["accuracy"])
     started = time.perf_counter()
-    history = model.fit(arrays["x_train"], arrays["y_train"], epochs=epochs, batch_size=batch_size,
-                        validation_data=(arrays["x_test"], arrays["y_test"]), verbose=0)
+    if early_stopping is None:
+        history = model.fit(arrays["x_train"], arrays["y_train"], epochs=epochs, batch_size=batch_size,
+                            validation_data=(arrays["x_test"], arrays["y_test"]), verbose=0)
+        stopped = {}
+    else:
+        per_epoch = []  # test accuracy of each epoch's weights, before any restoring (the callback only reads the model)
+        test_curve = keras.callbacks.LambdaCallback(
+            on_epoch_end=lambda epoch, logs: per_epoch.append(_accuracy(model, arrays["x_test"], arrays["y_test"])))
+        stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=early_stopping["patience"],
+                                             restore_best_weights=early_stopping["restore_best_weights"])
+        history = model.fit(arrays["x_train"], arrays["y_train"], epochs=epochs, batch_size=batch_size,
+                            validation_split=early_stopping["validation_split"], callbacks=[test_curve, stop], verbose=0)
+        history.history["test_accuracy"] = per_epoch
+        stopped = {"epochs_run": len(history.history["loss"]), "best_epoch": int(stop.best_epoch) + 1}
     seconds = time.perf_counter() - started
     test_loss, test_accuracy = model.evaluate(arrays["x_test"], arrays["y_test"], verbose=0)
     train_loss, train_accuracy = model.evaluate(arrays["x_train"], arrays["y_train"], verbose=0)
     hist = {k: [float(v) for v in vs] for k, vs in history.history.items()}
     return {"seed": seed, "test_loss": float(test_loss), "test_accuracy": float(test_accuracy), "train_loss": float(train_loss),
-            "train_accuracy": float(train_accuracy), "history": hist, "seconds": seconds}, {}
+            "train_accuracy": float(train_accuracy), "history": hist, "seconds": seconds, **stopped}, {}
+
+
+def _accuracy(model, x, y) -> float:
+    return float(np.mean(np.argmax(model.predict(x, batch_size=2000, verbose=0), axis=1) == y))
 
 
 def forward(impl, arrays: dict, spec: dict, dtype: str, n_weights: int) -> tuple[dict, dict]:

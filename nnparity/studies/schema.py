@@ -7,7 +7,7 @@ from pathlib import Path
 PROVENANCE = {"command": str, "git_commit": (str, type(None)), "versions": dict, "seeds": list, "machine": dict,
               "date": str, "wall_seconds": (int, float), "seconds_by_framework": dict, "quick": bool}
 RESULTS = {
-    "fashion-mnist": {"models": dict, "seeds": list, "rows": dict, "figures": list, "notes": list},
+    "fashion-mnist": {"models": dict, "seeds": list, "rows": dict, "figures": list, "notes": list, "decay_stop": dict},
     "breast-cancer": {"grid": dict, "native_keras": dict, "grid_batch_norm": dict, "native_keras_batch_norm": dict,
                       "majority_class": dict, "widths": list, "etas": list, "epochs": int, "figures": list},
     "digits": {"document": dict, "replay": dict, "matches": dict, "single_run_by_summation_order": dict, "aligned": dict},
