@@ -16,7 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from reference import spec as S
+from reference.native import Native
 from sklearn_impl import mapping, private
+
+# Natively, as a user writes MLPClassifier(learning_rate_init=...) and nothing else: its solver defaults.
+DEFAULTS = {"sgd": {"momentum": 0.9, "nesterovs_momentum": True}, "adam": {"epsilon": 1e-8}}
 
 
 @dataclass
@@ -25,10 +29,18 @@ class SklearnHandle:
     estimator: object
     task: mapping.Task
     dtype: np.dtype
+    native: frozenset = frozenset()
+
+    @property
+    def loss_scale(self) -> float:
+        """s (``mapping.py``), or 1 where the squared loss is left as scikit-learn has it."""
+        return 1.0 if Native.SKLEARN_SQUARED_LOSS in self.native else self.task.loss_scale
 
 
 class SklearnImplementation:
     name = "sklearn"
+    native_aspects = frozenset({Native.OPTIMIZER_DEFAULTS, Native.INIT_DEFAULTS, Native.SKLEARN_ALPHA,
+                                Native.SKLEARN_SQUARED_LOSS})
 
     def available(self) -> str | None:
         return None
@@ -45,26 +57,30 @@ class SklearnImplementation:
     def devices(self) -> list[str]:
         return ["cpu"]
 
-    def build(self, spec, weights, *, dtype, device) -> SklearnHandle:
+    def build(self, spec, weights, *, dtype, device, native: frozenset = frozenset()) -> SklearnHandle:
         from sklearn.neural_network import MLPClassifier, MLPRegressor
 
         if device != "cpu":
             raise RuntimeError("scikit-learn computes on the CPU only")
-        t = mapping.task(spec)
+        t, native = mapping.task(spec), frozenset(native)
+        scale = 1.0 if Native.SKLEARN_SQUARED_LOSS in native else t.loss_scale
         hidden = spec.layers[:-1]
         kind = MLPRegressor if t.kind == "regression" else MLPClassifier
         est = kind(hidden_layer_sizes=tuple(layer.units for layer in hidden),
                    activation=mapping.ACTIVATIONS[hidden[0].activation.name] if hidden else "identity",
                    alpha=0.0, shuffle=False, tol=0.0, n_iter_no_change=np.inf,
-                   **mapping.optimizer_arguments(spec.optimizer, t.loss_scale))
+                   **mapping.optimizer_arguments(spec.optimizer, scale))
+        if Native.OPTIMIZER_DEFAULTS in native:
+            est.set_params(**DEFAULTS[est.solver])
         units = [spec.n_inputs] + [layer.units for layer in spec.layers]
         classes = None if t.kind == "regression" else np.arange(units[-1] if t.kind == "multiclass" else 2)
         y0 = np.zeros((1, units[-1]), dtype=bool if classes is not None else dtype)
         private.initialize(est, y0, classes, spec.n_inputs, units, np.dtype(dtype))
-        for i in range(len(spec.layers)):
-            est.coefs_[i][...] = weights[2 * i]
-            est.intercepts_[i][...] = weights[2 * i + 1]
-        return SklearnHandle(spec, est, t, np.dtype(dtype))
+        if Native.INIT_DEFAULTS not in native:  # natively, the weights _init_coef drew (random_state 0)
+            for i in range(len(spec.layers)):
+                est.coefs_[i][...] = weights[2 * i]
+                est.intercepts_[i][...] = weights[2 * i + 1]
+        return SklearnHandle(spec, est, t, np.dtype(dtype), native)
 
     # ---- the targets as scikit-learn takes them ----
 
@@ -84,8 +100,9 @@ class SklearnImplementation:
         return h.estimator._label_binarizer.transform(labels).astype(bool)
 
     def _rows(self, h: SklearnHandle, x: np.ndarray) -> None:
-        """alpha for a batch of these rows (``mapping.alpha``)."""
-        h.estimator.alpha = mapping.alpha(h.spec, len(x), h.task.loss_scale)
+        """alpha for a batch of these rows (``mapping.alpha``; natively, the spec's l2 itself)."""
+        native = Native.SKLEARN_ALPHA in h.native
+        h.estimator.alpha = h.spec.layers[0].l2 if native else mapping.alpha(h.spec, len(x), h.loss_scale)
 
     # ---- the protocol ----
 
@@ -103,7 +120,7 @@ class SklearnImplementation:
         x = np.asarray(x, dtype=h.dtype)
         self._rows(h, x)
         loss, coef_grads, intercept_grads = private.backprop(h.estimator, x, self._targets(h, y))
-        s = h.task.loss_scale
+        s = h.loss_scale
         grads = [g * s for pair in zip(coef_grads, intercept_grads) for g in pair]
         return loss * s, grads
 

@@ -12,7 +12,7 @@ class AlphaWithoutBatchSize(SklearnImplementation):
     name = "sklearn-alpha-without-n"
 
     def _rows(self, h, x):
-        h.estimator.alpha = 2.0 * h.spec.layers[0].l2 / h.task.loss_scale
+        h.estimator.alpha = 2.0 * h.spec.layers[0].l2 / h.loss_scale
 
 
 class DefaultMomentum(SklearnImplementation):
