@@ -1,4 +1,4 @@
-"""Implementation names -> factories. ``numpy``, ``torch`` and the three Keras backends are built in;
+"""Implementation names -> factories. ``numpy``, ``torch``, the three Keras backends and ``sklearn`` are built in;
 packages add theirs through the entry-point group ``nnparity.implementations`` (``name =
 "module:Class"``), and ``module.path:ClassName`` names any class directly.
 
@@ -65,12 +65,21 @@ def _keras(backend: str) -> Callable:
     return make
 
 
+def _sklearn(timeout: float, single_thread: bool = True):
+    from reference.threads import SINGLE_THREAD
+
+    # A worker of its own, as torch: its steps are many small NumPy calls that would contend for the GIL here.
+    env = dict(SINGLE_THREAD) if single_thread else {}
+    return Worker("sklearn", "sklearn_impl.implementation:SklearnImplementation", env, timeout=timeout)
+
+
 BUILTIN: dict[str, Callable] = {
     "numpy": _numpy,
     "torch": _torch,
     "keras-tensorflow": _keras("tensorflow"),
     "keras-jax": _keras("jax"),
     "keras-torch": _keras("torch"),
+    "sklearn": _sklearn,
 }
 
 

@@ -38,9 +38,9 @@ SINGULAR = {"kinds": "kind", "activations": "activation", "losses": "loss", "opt
             "schedules": "schedule"}
 
 
-def _variant(what: str, name: str) -> S.Spec:
+def _variant(what: str, name: str, base: str = BASE) -> S.Spec:
     """The base spec using ``name`` as its ``what`` (a kind, activation, loss or optimizer)."""
-    spec = S.load(BASE)
+    spec = S.load(base)
     layers = list(spec.layers)
     if what == "kinds":
         layers.insert(1, EXAMPLE[name])
@@ -57,15 +57,15 @@ def _variant(what: str, name: str) -> S.Spec:
     return dataclasses.replace(spec, optimizer=S.Optimizer(name, {"learning_rate": 0.01}))
 
 
-def gaps(impl, tables: dict) -> list[str]:
+def gaps(impl, tables: dict, base: str = BASE) -> list[str]:
     """What ``impl`` neither builds (``tables``: what -> names it has; ``layout``: kind -> tensor names)
-    nor declines with a reason."""
+    nor declines with a reason, each varied from ``base`` (a spec the implementation expresses)."""
     reference = {"kinds": KINDS, "activations": ACTIVATIONS, "losses": LOSSES, "optimizers": OPTIMIZERS,
                  "schedules": SCHEDULES}
     found = []
     for what, names in reference.items():
         for name in sorted(set(names) - set(tables[what])):
-            if not isinstance(impl.supports(_variant(what, name)), str):
+            if not isinstance(impl.supports(_variant(what, name, base)), str):
                 found.append(f"{impl.name}: {SINGULAR[what]} {name!r} has no builder and supports() does not decline it")
     for kind in sorted(set(KINDS) & set(tables["kinds"])):
         wanted = {t.name for t in KINDS[kind].tensors(EXAMPLE[kind], 8)}
@@ -123,6 +123,20 @@ def test_keras_covers_every_reference_kind_activation_loss_and_optimizer_and_ret
     out = subprocess.run([sys.executable, "-c", KERAS_TABLES], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_sklearn_covers_or_declines_every_reference_kind_activation_loss_and_optimizer():
+    """scikit-learn's tables are its mapping's, varied from a spec it expresses (the base above has batch
+    normalization, which it declines whatever else the variant changes)."""
+    from sklearn_impl import mapping
+    from sklearn_impl.implementation import SklearnImplementation
+
+    tables = {"kinds": {"dense"}, "layout": {"dense": ["kernel", "bias"]}, "activations": {*mapping.ACTIVATIONS, "softmax"},
+              "losses": {"categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy", "mse",
+                         "half_sse"}, "optimizers": set(mapping.SOLVERS), "schedules": set()}
+    base = "digits_sigmoid50_sklearn"
+    assert SklearnImplementation().supports(S.load(base)) is None
+    assert gaps(SklearnImplementation(), tables, base) == []
 
 
 def test_a_missing_builder_is_a_gap_and_a_declined_one_is_not():

@@ -27,7 +27,8 @@ QUICK = [("adam-epsilon", 10, 1e-6), ("rmsprop-defaults", 5, 1e-2), ("adagrad-de
          ("batch-norm-variance", 5, 1e-5), ("weight-decay-norm", 5, 1e-4), ("layer-norm-epsilon", 5, 1e-3),
          ("dropout-generators", 5, 1e-2), ("clipnorm-per-tensor", 5, 1e-3), ("clip-grad-norm-epsilon", 5, 1e-8),
          ("schedule-per-epoch", 10, 1e-4), ("weighted-mean", 5, 1e-4), ("early-stopping-restore", 1, 1e-2),
-         ("early-stopping-monitor", 1, 1e-2)]
+         ("early-stopping-monitor", 1, 1e-2), ("sklearn-sgd-momentum", 5, 1e-2), ("sklearn-adam-epsilon", 10, 1e-6),
+         ("sklearn-alpha", 10, 1e-3), ("sklearn-init", 2, 1e-1), ("sklearn-squared-loss", 5, 1e-2)]
 
 
 @pytest.mark.parametrize("key, steps, native_floor", QUICK, ids=[q[0] for q in QUICK])

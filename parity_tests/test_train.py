@@ -32,6 +32,9 @@ def train_remote(impl, arrays: dict, spec: dict, n_weights: int, batch_size: int
     from reference.implementation import train
 
     spec = S.from_dict(spec, "test")
+    why = impl.supports(spec) if hasattr(impl, "supports") else None
+    if why is not None:
+        return {"declined": why}, {}
     order = arrays["order"]
     batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
     out = {}
@@ -80,8 +83,9 @@ def _trained(name: str) -> dict | str:
         if impl.hello().get("available"):
             return impl.hello()["available"]
         arrays = {"x": data.x_train, "y": data.y_train, "order": order, **{f"w{i}": w for i, w in enumerate(weights)}}
-        return impl.call("parity_tests.test_train:train_remote", arrays, spec=S.to_dict(spec), n_weights=len(weights),
-                         batch_size=spec.training.batch_size)[1]
+        result, out = impl.call("parity_tests.test_train:train_remote", arrays, spec=S.to_dict(spec), n_weights=len(weights),
+                                batch_size=spec.training.batch_size)
+        return result.get("declined", out)
     finally:
         impl.close()
 

@@ -72,6 +72,9 @@ implementation written for dense layers alone keeps working unchanged):
     not a pass, and a run in which every cell was declined checked nothing and says so. An implementation
     without ``supports`` is taken to implement dense layers only, without gradient clipping: a spec with other
     kinds, or one whose ``spec.optimizer.clip`` is set, is declined for it.
+``supports_check(check, spec) -> str | None`` *(optional)*
+    ``None``, or why a spec it supports cannot be judged by one check (``check`` its name): scikit-learn's log
+    loss clips probabilities at the dtype's epsilon, so the large-logits check's loss is not its to give.
 ``native_aspects`` *(optional, the built-in adapters)*
     The native-mode aspects (``reference/native.py``) it can run; a case with any of them passes them to
     ``build`` as ``native=frozenset(...)``.

@@ -41,6 +41,10 @@ class Native(Enum):
                             "restore_best_weights left at its default, False: training ends on the last epoch's weights")
     VALIDATION_DATA_LOSS = ("the validation loss as a torch loop computes it, criterion(model(x_val), y_val): the data "
                             "loss alone, without the L2 terms that Keras's val_loss includes")
+    SKLEARN_ALPHA = ("the spec's L2 factor passed to scikit-learn as alpha unchanged (alpha = l2), as one ports "
+                     "Keras's L2(l2): scikit-learn adds 0.5 alpha sum W^2 / N, so it regularises 1 / (2N) as much")
+    SKLEARN_SQUARED_LOSS = ("MLPRegressor's squared loss as it is, at the spec's learning rate: half the spec's mse, so "
+                            "every gradient, and so every SGD step, is half the spec's")
 
     @property
     def key(self) -> str:

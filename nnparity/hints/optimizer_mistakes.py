@@ -5,8 +5,8 @@ is judged on its update rule alone; a trajectory is rerun end to end with the va
 network (``trajectory_network``). The mistakes: the other epsilon placement, no bias correction, a step
 count off by one, the momentum's sign, momentum for Nesterov and back, torch-style dampening, AMSGrad's
 running maximum, coupled or missing weight decay, the other centering, state dropped after the first
-step, hyperparameters or the learning rate rounded through float32, a stale gradient (the previous
-step's), and the weights of each layer updated before the backward pass has reached the layer below.
+step, hyperparameters or the learning rate rounded through float32, a framework's default left in (momentum
+under plain SGD, Adam's other default epsilon), a stale gradient (the previous step's), and the weights of each layer updated before the backward pass has reached the layer below.
 Under clipping (``reference/clipping.py``), every one of them clips as the spec says, and four more
 get the clipping itself wrong: none, the other norm (per tensor for global, global for per tensor: torch's
 ``clip_grad_norm_`` written for Keras's ``clipnorm``), or the other epsilon (torch's 1e-6 or none).
@@ -189,6 +189,7 @@ def _rule_mistakes(name: str, params: dict, dtype: str) -> list[UpdateMistake]:
                               lambda: _off_by_one(base)(**params)),
                 UpdateMistake("amsgrad", "AMSGrad: v replaced by its running maximum (torch's amsgrad=True)",
                               lambda: _AMSGrad(**params))]
+    out += _default_mistakes(name, params)
     if "momentum" in params and params["momentum"] > 0:
         out.append(UpdateMistake("momentum-sign", "the momentum's sign: the update matches momentum -mu",
                                  make(p={**params, "momentum": -params["momentum"]})))
@@ -222,6 +223,30 @@ def _rule_mistakes(name: str, params: dict, dtype: str) -> list[UpdateMistake]:
                                      "through float32 (Python floats cast via float32 constants: tensorflow#35938)",
                                      make(p=rounded)))
     return out
+
+
+# What a framework does where a port leaves a hyperparameter at its default (research/layers-and-replicas.md §6).
+SKLEARN_SGD_MOMENTUM = 0.9  # MLPClassifier(solver="sgd"): momentum=0.9, nesterovs_momentum=True
+DEFAULT_EPSILONS = {1e-8: "scikit-learn's and torch's default", 1e-7: "Keras's default"}
+
+
+def _default_mistakes(name: str, params: dict) -> list[UpdateMistake]:
+    """A hyperparameter left at a framework's default: momentum on under plain SGD, Adam's other epsilon."""
+    lr = params["learning_rate"]
+    if name == "sgd":
+        mu = SKLEARN_SGD_MOMENTUM
+        nesterov = {"learning_rate": lr, "momentum": mu, "momentum_form": "keras"}
+        return [UpdateMistake("default-nesterov", f"momentum left on: the update matches Nesterov momentum {mu}, "
+                              "scikit-learn's default for solver='sgd' (momentum=0.9, nesterovs_momentum=True), where "
+                              "the spec has plain SGD (momentum=0)", lambda: make_optimizer("nesterov", nesterov)),
+                UpdateMistake("default-momentum", f"momentum left on: the update matches momentum {mu} "
+                              "(nesterovs_momentum=False), where the spec has plain SGD (momentum=0)",
+                              lambda: make_optimizer("momentum", nesterov))]
+    if name in ("adam", "adamw"):
+        return [UpdateMistake("default-epsilon", f"Adam's epsilon {eps:g} ({why}) where the spec's is "
+                              f"{params['epsilon']:g}", lambda eps=eps: make_optimizer(name, {**params, "epsilon": eps}))
+                for eps, why in DEFAULT_EPSILONS.items() if eps != params["epsilon"]]
+    return []
 
 
 def _with_decay(cls: type, params: dict) -> Optimizer:

@@ -17,9 +17,9 @@ from reference.early_stopping import split
 
 
 def run(ctx: Context, spec: S.Spec, data: Data, weights, epochs: int, label: str, orders=None, dtype=None,
-        eval_rows: int = 10_000, eval_every: int = 1) -> dict:
+        eval_rows: int = 10_000, eval_every: int = 1, frameworks: list[str] | None = None) -> dict:
     """{framework: {"curve", "seconds", ...}, "weight_gaps": {framework: max rel. gap of the final weights (and
-    state) to numpy}}."""
+    state) to the first framework's}}, in ``frameworks`` (default: the study's)."""
     dtype = dtype or ctx.dtype
     cast = lambda a: a.astype(dtype) if a.dtype.kind == "f" else a
     if orders is None:
@@ -30,8 +30,8 @@ def run(ctx: Context, spec: S.Spec, data: Data, weights, epochs: int, label: str
               "x_test": data.x_test, "y_test": data.y_test, "l_test": data.labels_test,
               **{f"w{i}": np.asarray(w, dtype=dtype) for i, w in enumerate(weights)},
               **{f"order{e}": np.asarray(o) for e, o in enumerate(orders)}}
-    return _each(ctx, label, "train_aligned", arrays, spec=S.to_dict(spec), dtype=dtype, epochs=epochs,
-                 batch_size=spec.training.batch_size, n_weights=len(weights), eval_every=eval_every)
+    return _each(ctx, label, "train_aligned", arrays, frameworks or ctx.aligned, spec=S.to_dict(spec), dtype=dtype,
+                 epochs=epochs, batch_size=spec.training.batch_size, n_weights=len(weights), eval_every=eval_every)
 
 
 def stopped(ctx: Context, spec: S.Spec, data: Data, weights, label: str, dtype=None, eval_rows: int = 10_000) -> dict:
@@ -48,26 +48,26 @@ def stopped(ctx: Context, spec: S.Spec, data: Data, weights, label: str, dtype=N
               "x_test": data.x_test, "y_test": data.y_test, "l_test": data.labels_test,
               **{f"w{i}": np.asarray(w, dtype=dtype) for i, w in enumerate(weights)},
               **{f"order{e}": sched.order(e) for e in range(spec.training.epochs)}}
-    return _each(ctx, label, "fit_aligned", arrays, spec=S.to_dict(spec), dtype=dtype, n_weights=len(weights))
+    return _each(ctx, label, "fit_aligned", arrays, ctx.aligned, spec=S.to_dict(spec), dtype=dtype, n_weights=len(weights))
 
 
-def _each(ctx: Context, label: str, function: str, arrays: dict, **kw) -> dict:
+def _each(ctx: Context, label: str, function: str, arrays: dict, frameworks: list[str], **kw) -> dict:
     """``remote.<function>(arrays, **kw)`` in every aligned framework at once, and how far each one's final weights
     land from the first's."""
-    with ctx.task(f"{label}: aligned runs", len(ctx.aligned)) as advance:
+    with ctx.task(f"{label}: aligned runs", len(frameworks)) as advance:
         def one(name):
             with ctx.timed(f"{label} aligned {name}"):
                 result = ctx.impl(name).call(f"nnparity.studies.remote:{function}", arrays, **kw)
             advance()
             return result
 
-        runs = ctx.parallel({name: (lambda name=name: one(name)) for name in ctx.aligned})
+        runs = ctx.parallel({name: (lambda name=name: one(name)) for name in frameworks})
     out = {name: result for name, (result, _) in runs.items()}
     # The final weights, and the moving statistics after them (batch normalization), compared as one list.
     finals = {name: [arrays_out[f"final{i}"] for i in range(kw["n_weights"])]
               + [arrays_out[f"final_state{i}"] for i in range(sum(k.startswith("final_state") for k in arrays_out))]
               for name, (_, arrays_out) in runs.items()}
-    base = finals[ctx.aligned[0]]
+    base = finals[frameworks[0]]
     out["weight_gaps"] = {name: max(compare("", a, b).max_rel for a, b in zip(ws, base)) for name, ws in finals.items()}
     out["dtype"] = kw["dtype"]
     return out

@@ -134,3 +134,46 @@ def forward(impl, arrays: dict, spec: dict, dtype: str, n_weights: int) -> tuple
     spec = S.from_dict(spec, "forward")
     h = impl.build(spec, [arrays[f"w{i}"] for i in range(n_weights)], dtype=dtype, device="cpu")
     return {}, {"output": np.asarray(impl.forward(h, arrays["x"].astype(dtype)))}
+
+
+def sklearn_grid_row(impl, arrays: dict, eta: float, lambdas: list[float], hidden: int, epochs: int,
+                     seed: int) -> tuple[dict, dict]:
+    """Document 004's scikit-learn cell for one eta across ``lambdas``, as written:
+    ``MLPClassifier(hidden_layer_sizes=(hidden), activation="logistic", alpha=lmbd, learning_rate_init=eta,
+    max_iter=epochs)`` (every other argument its default: adam, batch min(200, n), its own shuffling and
+    initialisation, here seeded with ``random_state=seed``), then ``fit(X_train, Y_train)``. Test accuracies."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    accuracies = []
+    for lmbd in lambdas:
+        dnn = MLPClassifier(hidden_layer_sizes=(hidden), activation="logistic", alpha=lmbd, learning_rate_init=eta,
+                            max_iter=epochs, random_state=seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter reached: the document's 100 epochs
+            dnn.fit(arrays["x_train"], arrays["y_train"])
+        accuracies.append(float(np.mean(dnn.predict(arrays["x_test"]) == arrays["y_test"])))
+    return {"test_accuracy": accuracies}, {}
+
+
+def keras_grid_row(impl, arrays: dict, eta: float, lambdas: list[float], hidden: int, epochs: int, batch_size: int,
+                   seed: int) -> tuple[dict, dict]:
+    """The same network in Keras, with scikit-learn's objective: Dense(hidden, sigmoid) -> Dense(10, softmax), the
+    kernels' penalty alpha / (2 batch_size) (scikit-learn's 0.5 alpha sum W^2 / N at its batch of N rows),
+    Adam(eta) with scikit-learn's epsilon 1e-8, batch_size rows, ``epochs``, Keras's own initialisation and
+    shuffling seeded with ``seed``. Test accuracies."""
+    import keras
+
+    accuracies = []
+    for lmbd in lambdas:
+        keras.utils.set_random_seed(seed)
+        reg = keras.regularizers.l2(lmbd / (2 * batch_size))
+        model = keras.Sequential([keras.Input(shape=(arrays["x_train"].shape[1],)),
+                                  keras.layers.Dense(hidden, activation="sigmoid", kernel_regularizer=reg),
+                                  keras.layers.Dense(10, activation="softmax", kernel_regularizer=reg)])
+        model.compile(loss="sparse_categorical_crossentropy", optimizer=keras.optimizers.Adam(eta, epsilon=1e-8))
+        model.fit(arrays["x_train"], arrays["y_train"], epochs=epochs, batch_size=batch_size, verbose=0)
+        accuracies.append(_accuracy(model, arrays["x_test"], arrays["y_test"]))
+    return {"test_accuracy": accuracies}, {}

@@ -10,7 +10,8 @@ RESULTS = {
     "fashion-mnist": {"models": dict, "seeds": list, "rows": dict, "figures": list, "notes": list, "decay_stop": dict},
     "breast-cancer": {"grid": dict, "native_keras": dict, "grid_batch_norm": dict, "native_keras_batch_norm": dict,
                       "majority_class": dict, "widths": list, "etas": list, "epochs": int, "figures": list},
-    "digits": {"document": dict, "replay": dict, "matches": dict, "single_run_by_summation_order": dict, "aligned": dict},
+    "digits": {"document": dict, "replay": dict, "matches": dict, "single_run_by_summation_order": dict, "aligned": dict,
+               "sklearn": dict},
     "gates": {"document": dict, "replay": dict, "training": dict, "runs": dict, "figures": list},
     "even-odd": {"document": dict, "replay": dict, "replay_matches_document": dict, "corrected_network": dict},
 }

@@ -63,7 +63,7 @@ def spec_for(case: Case, check: str):
 def collect(impl, case: Case, check: str) -> dict:
     """The raw answers of ``impl`` for one check (runs wherever the implementation lives); ``Unsupported`` when
     the implementation declines the spec the check builds."""
-    why = declined(impl, spec_for(case, check))
+    why = declined(impl, spec_for(case, check), check)
     if why:
         raise Unsupported(why)
     return CHECKS[check].ask(impl, case)

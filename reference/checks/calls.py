@@ -28,8 +28,9 @@ def has_state(spec: S.Spec) -> bool:
     return any(layer.type == "batch_norm" for layer in spec.layers)
 
 
-def declined(impl, spec: S.Spec) -> str | None:
-    """Why ``impl`` declines ``spec``: its ``supports``, or — without one — any layer that is not dense."""
+def declined(impl, spec: S.Spec, check: str | None = None) -> str | None:
+    """Why ``impl`` declines ``spec`` (for ``check``): its ``supports`` (and ``supports_check``), or — without
+    one — any layer that is not dense."""
     supports = getattr(impl, "supports", None)
     if supports is None:
         other = sorted({layer.type for layer in spec.layers if layer.type != "dense"})
@@ -50,6 +51,8 @@ def declined(impl, spec: S.Spec) -> str | None:
                     "declares no supports(spec): it is taken to implement a constant learning rate")
         return None
     why = supports(spec)
+    if why is None and check is not None and hasattr(impl, "supports_check"):
+        why = impl.supports_check(check, spec)
     if why is None and spec.training.early_stopping is not None and not hasattr(impl, "fit"):
         return "the spec stops early and the implementation has no fit(handle, x, y, epochs, x_val, y_val)"
     if why is None and per_epoch(spec) and not hasattr(impl, "end_epoch"):

@@ -1,0 +1,1 @@
+"""scikit-learn's ``MLPClassifier`` / ``MLPRegressor`` behind the implementation protocol."""
