@@ -13,12 +13,12 @@ import sys
 
 from rich.markup import escape
 
-from nnparity.commands import bench, check, divergences, golden, gradcheck, parity, reproduce, specs
+from nnparity.commands import bench, check, divergences, golden, gradcheck, parity, replica_node, reproduce, specs
 from nnparity.console import err
 from reference import processes
 from reference.errors import UserError
 
-COMMANDS = [parity, check, golden, divergences, reproduce, bench, gradcheck, specs]
+COMMANDS = [parity, check, golden, divergences, reproduce, bench, gradcheck, specs, replica_node]
 
 
 class Terminated(KeyboardInterrupt):

@@ -24,6 +24,8 @@ def pytest_addoption(parser):
     group.addoption("--nnparity-spec", action="append", default=None, help="bundled spec or spec file (repeatable; default: all)")
     group.addoption("--nnparity-dtype", action="append", default=None, help="float64 and/or float32 (default: both)")
     group.addoption("--nnparity-timeout", type=float, default=120.0, help="seconds one check may take (default 120)")
+    group.addoption("--nnparity-replicas", type=int, default=1,
+                    help="over N data-parallel replicas (built-in implementations: torch; default 1)")
     parser.addini("nnparity_impl", "module.path:ClassName to check with nnparity's parity suite", default="")
     parser.addini("nnparity_specs", "specs for nnparity's parity suite (default: all bundled)", type="args", default=[])
 
@@ -43,11 +45,13 @@ class _Session:
         from reference import spec as S
         from reference.errors import UserError
 
-        timeout = config.getoption("nnparity_timeout")
+        timeout, self.replicas = config.getoption("nnparity_timeout"), config.getoption("nnparity_replicas")
         try:
             if timeout <= 0:
                 raise UserError(f"--nnparity-timeout {timeout:g}: seconds per check must be more than 0.")
-            [self.name] = implementations([name])
+            if self.replicas < 1:
+                raise UserError(f"--nnparity-replicas {self.replicas}: at least 1.")
+            [self.name] = implementations([name], self.replicas)
             self.specs = label_specs(config.getoption("nnparity_spec") or config.getini("nnparity_specs") or S.bundled_names())
             self.dtypes = choose(config.getoption("nnparity_dtype"), DTYPES, "nnparity-dtype")
             self.impl = registry.load(self.name, timeout=timeout)

@@ -83,6 +83,48 @@ BUILTIN: dict[str, Callable] = {
 }
 
 
+# Implementations that train over N data-parallel replicas with their framework's own engine, by base name:
+# the replicated implementation's target, or why there is none yet (reference/replicas.py).
+REPLICATED: dict[str, str] = {"torch": "torch_impl.replicated:ReplicatedTorch"}
+NO_REPLICAS = {
+    "numpy": "the reference runs in one process: it is what the replicas are compared with",
+    "sklearn": "scikit-learn's MLP has no data-parallel training",
+    "keras-tensorflow": "Keras on TensorFlow over replicas (MirroredStrategy): not wired yet",
+    "keras-jax": "Keras on JAX over replicas (keras.distribution.DataParallel): not wired yet",
+    "keras-torch": "Keras on torch over replicas (torch DDP around a Keras model): not wired yet",
+}
+
+
+def replicated_name(name: str, replicas: int) -> str:
+    """The cells' name for ``name`` over ``replicas`` (``torch-x2``); ``name`` itself for one process."""
+    return name if replicas <= 1 else f"{name}-x{replicas}"
+
+
+def _replicated(name: str, timeout: float, single_thread: bool):
+    """``<impl>-x<N>``: the implementation over N replicas on this machine, started by its framework's launcher."""
+    import re
+
+    base, n = re.fullmatch(r"(.+)-x(\d+)", name).groups()
+    if base not in REPLICATED:
+        return Unavailable(name, NO_REPLICAS.get(base, f"{base} has no data-parallel engine here"))
+    return torch_replicas(name, REPLICATED[base], int(n), timeout, single_thread)
+
+
+def torch_replicas(name: str, target: str, replicas: int, timeout: float = DEFAULT_TIMEOUT, single_thread: bool = True):
+    """``target`` (a replicated implementation, ``torch_impl/replicated.py``) in ``replicas`` processes started by
+    torch's own launcher, ``torch.distributed.run``, on this machine or across the machines the command announced
+    (``nnparity/replica_topology.py``); rank 0 is the worker this process talks to."""
+    import sys
+
+    from nnparity.replica_topology import announced
+    from reference.threads import SINGLE_THREAD
+
+    top = announced(replicas)
+    env = {**(dict(SINGLE_THREAD) if single_thread else {}), **top.environment(),
+           "NNPARITY_REPLICA_TIMEOUT": str(int(timeout))}
+    return Worker(name, target, env, timeout=timeout, launcher=[sys.executable, *top.launcher()])
+
+
 ENTRY_POINT_GROUP = "nnparity.implementations"
 
 
@@ -104,6 +146,13 @@ def known() -> list[str]:
 
 def is_target(name: str) -> bool:
     return ":" in name
+
+
+def is_replicated(name: str) -> bool:
+    import re
+
+    m = re.fullmatch(r"(.+)-x(\d+)", name)
+    return m is not None and m.group(1) in BUILTIN and int(m.group(2)) > 1
 
 
 def load(name: str, timeout: float = DEFAULT_TIMEOUT, single_thread: bool = True):
@@ -145,6 +194,8 @@ def make(name: str, timeout: float = DEFAULT_TIMEOUT, single_thread: bool = True
 
     if name in BUILTIN:
         return BUILTIN[name](timeout, single_thread)
+    if is_replicated(name):
+        return _replicated(name, timeout, single_thread)
     target = plugins().get(name, name)
     if not is_target(target):
         from reference.errors import UserError

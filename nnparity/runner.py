@@ -153,7 +153,8 @@ def _feed(sel: Selection, queues: dict) -> float:
         for device in sel.devices:
             for dtype in sel.dtypes:
                 started = time.perf_counter()
-                judge = Judge(make_case(entry.spec, dtype, device, steps=sel.steps), entry.label).prepare(sel.checks)
+                case = make_case(entry.spec, dtype, device, steps=sel.steps, replicas=sel.replicas)
+                judge = Judge(case, entry.label).prepare(sel.checks)
                 preparing += time.perf_counter() - started
                 for name in sel.impls:
                     queues[name, n % sel.shard_count(name)].put(judge)

@@ -48,6 +48,7 @@ class Selection:
     # Worker processes per implementation, sharing its cases round-robin. One each by default: the
     # matrix is CPU-bound on two cores, and a second keras-jax worker cost 19 s more CPU than it saved.
     shards: dict[str, int] = field(default_factory=dict)
+    replicas: int = 1  # data-parallel replicas each implementation trains over (reference/replicas.py)
     labelled: list[LabelledSpec] = field(init=False)
 
     def __post_init__(self):

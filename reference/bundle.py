@@ -27,6 +27,16 @@ def _aligned(n: int) -> int:
 
 
 def save(path: str | Path, arrays: dict) -> None:
+    Path(path).write_bytes(dumps(arrays))
+
+
+def load(path: str | Path) -> dict[str, np.ndarray]:
+    """The arrays, writable views into one buffer read from ``path``."""
+    return loads(bytearray(Path(path).read_bytes()), str(path))
+
+
+def dumps(arrays: dict) -> bytes:
+    """The bundle's bytes (a file's contents, or a message between replicas)."""
     header, blobs, offset = {}, [], 0
     for key, value in arrays.items():
         a = np.asarray(value)
@@ -38,26 +48,25 @@ def save(path: str | Path, arrays: dict) -> None:
         blobs.append((offset, a))
         offset = _aligned(offset + a.nbytes)
     head = json.dumps(header).encode()
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(head)))
-        f.write(head)
-        start = f.tell()
-        for at, a in blobs:
-            f.seek(start + at)
-            if a.nbytes:
-                f.write(a.data)
+    out = bytearray(8 + len(head) + offset)
+    struct.pack_into("<Q", out, 0, len(head))
+    out[8:8 + len(head)] = head
+    start = 8 + len(head)
+    for at, a in blobs:
+        if a.nbytes:
+            out[start + at:start + at + a.nbytes] = a.tobytes()
+    return bytes(out)
 
 
-def load(path: str | Path) -> dict[str, np.ndarray]:
-    """The arrays, writable views into one buffer read from ``path``."""
-    data = bytearray(Path(path).read_bytes())
+def loads(data: bytearray, source: str = "bundle") -> dict[str, np.ndarray]:
+    """The arrays, writable views into ``data``."""
     (n,) = struct.unpack_from("<Q", data, 0)
     header = json.loads(bytes(data[8:8 + n]))
     start, out = 8 + n, {}
     for key, (dtype, shape, offset) in header.items():
         dt = np.dtype(dtype)
         if dt.kind not in KINDS:
-            raise ValueError(f"bundle {path}: array {key!r} has dtype {dtype}; only numbers and booleans are read")
+            raise ValueError(f"{source}: array {key!r} has dtype {dtype}; only numbers and booleans are read")
         count = int(np.prod(shape, dtype=np.int64))
         if count == 0:
             out[key] = np.empty(shape, dtype=dt)

@@ -158,24 +158,34 @@ def shape_factors(spec: Spec, batch: int) -> tuple[float, int]:
     return math.sqrt(widest_sum(spec, batch) * batch), depth(spec)
 
 
+def replica_term(replicas: int) -> float:
+    """The all-reduce's rounding over N replicas, in units of u of the gradient's operand scale: N - 1 additions
+    of the replicas' partial gradients and two scalings (N / B on each replica's loss, 1 / N in the average);
+    the partial sums themselves are another order of the batch sum the bounds already cover
+    (``reference/replicas.py``). 0 for one process."""
+    return 0.0 if replicas <= 1 else replicas + 1.0
+
+
 def tolerance(check: str, spec: Spec, dtype: str, batch: int, optimizer=None, horizon: int = 2,
-              steps_per_epoch: int = 1) -> float:
-    """The bound for a single-shot check or an optimizer step (``check`` "step"; see the module docstring)."""
+              steps_per_epoch: int = 1, replicas: int = 1) -> float:
+    """The bound for a single-shot check or an optimizer step (``check`` "step"; see the module docstring); over
+    ``replicas``, the loss's and gradients' add ``replica_term``."""
     u = UNIT_ROUNDOFF[dtype]
     n = widest_sum(spec, batch)
     root_nb, L = shape_factors(spec, batch)
+    rep = replica_term(replicas)
     if check == "weights":
         return 0.0
     if check == "forward":
         return SAFETY * u * math.sqrt(n) * L
     if check in ("loss", "state"):
-        return SAFETY * u * root_nb * L
+        return SAFETY * u * (root_nb * L + rep)
     if check == "grads":
-        return SAFETY * u * root_nb * 2 * L
+        return SAFETY * u * (root_nb * 2 * L + rep)
     if check == "large-logits":
         from reference.checks import LARGE_LOGIT
 
-        return SAFETY * u * root_nb * 2 * L * LARGE_LOGIT[dtype]
+        return SAFETY * u * (root_nb * 2 * L + rep) * LARGE_LOGIT[dtype]
     if check == "step":
         return SAFETY * u * update_condition(optimizer, spec, horizon, steps_per_epoch)
     raise ValueError(f"unknown check {check!r}")
@@ -188,11 +198,13 @@ def relative_step(after: list, before: list) -> float:
 
 
 def trajectory_bounds(spec: Spec, dtype: str, batch: int, optimizer, relative_steps: list[float],
-                      steps_per_epoch: int = 1) -> list[float]:
-    """The formula's bound after each step: S u sum_i (1 + r_i (sqrt(n B) 2L + kappa + gamma + sigma))."""
+                      steps_per_epoch: int = 1, replicas: int = 1) -> list[float]:
+    """The formula's bound after each step: S u sum_i (1 + r_i (sqrt(n B) 2L + kappa + gamma + sigma + rho)), rho
+    the all-reduce's ``replica_term``."""
     u = UNIT_ROUNDOFF[dtype]
     root_nb, L = shape_factors(spec, batch)
-    gain = root_nb * 2 * L + update_condition(optimizer, spec, len(relative_steps), steps_per_epoch)
+    gain = (root_nb * 2 * L + update_condition(optimizer, spec, len(relative_steps), steps_per_epoch)
+            + replica_term(replicas))
     total, out = 0.0, []
     for r in relative_steps:
         total += SAFETY * u * (1 + r * gain)

@@ -98,8 +98,12 @@ def _devices(impl) -> list[str]:
 class Worker:
     """An implementation in a child process; ``target`` is ``module:Class``, ``env`` set before its imports."""
 
-    def __init__(self, name: str, target: str, env: dict | None = None, timeout: float = DEFAULT_TIMEOUT):
+    def __init__(self, name: str, target: str, env: dict | None = None, timeout: float = DEFAULT_TIMEOUT,
+                 launcher: list[str] | None = None):
+        """``launcher``: the command that starts the worker (default: this Python; data-parallel replicas are
+        started by their framework's launcher, ``reference.worker`` being each replica's program)."""
         self.name, self.target, self.env, self.timeout = name, target, env or {}, timeout
+        self.launcher = launcher or [sys.executable, "-m", "reference.worker"]
         self.proc: subprocess.Popen | None = None
         self.tmp: Path | None = None
         self.loaded: set[int] = set()
@@ -116,7 +120,7 @@ class Worker:
         self.log = open(self.tmp / "stderr.log", "w+b")
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1", "NNPARITY_WORKER_DIR": str(self.tmp)}
         started = time.perf_counter()
-        self.proc = subprocess.Popen([sys.executable, "-m", "reference.worker", self.target], stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen([*self.launcher, self.target], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self.log, env=env, start_new_session=True)
         self.loaded = set()
         self._request({"op": "hello"}, timeout=self.timeout)
@@ -241,7 +245,10 @@ class Worker:
 
 
 def serve(target: str) -> None:
-    """The worker's main loop (``python -m reference.worker module:Class``)."""
+    """The worker's main loop (``python -m reference.worker module:Class``). Started by a data-parallel launcher
+    (``NNPARITY_REPLICAS`` set), rank 0 is the worker and every other rank follows its calls (``follow``)."""
+    if "NNPARITY_REPLICAS" in os.environ and int(os.environ.get("RANK", "0")) > 0:
+        return follow(target)
     wire = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # whatever the libraries print goes to stderr, not into the protocol
     sys.stdout = sys.stderr
@@ -255,8 +262,23 @@ def serve(target: str) -> None:
         os._exit(1)
 
     processes.watch_parent(orphaned)
+    if "NNPARITY_REPLICAS" in os.environ:
+        impl = load_target(target)  # now: the other ranks wait for it to join their process group
     try:
         _serve_lines(target, wire, folder, impl, cases, replies)
+    finally:
+        if hasattr(impl, "follow"):
+            impl.close()  # the other ranks stop following
+        processes.end_descendants()
+
+
+def follow(target: str) -> None:
+    """A replica other than rank 0: nothing on the wire; it makes each call rank 0 broadcasts, until told to stop."""
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    processes.become_subreaper()
+    try:
+        load_target(target).follow()
     finally:
         processes.end_descendants()
 
@@ -278,6 +300,8 @@ def _serve_lines(target: str, wire, folder: Path, impl, cases: dict, replies) ->
                 out = collect(impl, cases[req["case"]], req["check"])
             elif req["op"] == "drop_case":
                 cases.pop(req["case"], None)
+                if hasattr(impl, "forget"):
+                    impl.forget()  # its handles (on every replica)
             elif req["op"] == "call":
                 impl = impl or load_target(target)
                 result, out = load_target(req["fn"])(impl, arrays, **req.get("kwargs", {}))

@@ -171,13 +171,7 @@ class TorchImplementation:
         xv, yv = self._tensor(h, x_val), self._tensor(h, y_val)
         best, wait, kept, monitored = float("inf"), 0, None, []
         for e, batches in enumerate(epochs):
-            for idx in batches:
-                i = torch.from_numpy(np.asarray(idx)).to(h.device)
-                h.optimizer.zero_grad(set_to_none=False)
-                self._loss_on(h, xt[i], yt[i]).backward()
-                self.clip_gradients(h)
-                h.optimizer.step()
-                self._after_step(h)
+            self._steps(h, xt, yt, batches)
             self.end_epoch(h)
             with torch.no_grad():
                 penalty = Native.VALIDATION_DATA_LOSS not in h.native  # natively: criterion(model(x_val), y_val)
@@ -210,8 +204,11 @@ class TorchImplementation:
         return model.canonical(h.model, state=True)
 
     def train(self, h, x, y, batches):
+        self._steps(h, self._tensor(h, x), self._tensor(h, y), batches)
+        return model.canonical(h.model)
+
+    def _steps(self, h, xt, yt, batches) -> None:
         """The plain torch loop: zero_grad, loss.backward(), optimizer.step(), on tensors already on the device."""
-        xt, yt = self._tensor(h, x), self._tensor(h, y)
         for idx in batches:
             i = torch.from_numpy(np.asarray(idx)).to(h.device)
             h.optimizer.zero_grad(set_to_none=False)
@@ -219,7 +216,6 @@ class TorchImplementation:
             self.clip_gradients(h)
             h.optimizer.step()
             self._after_step(h)
-        return model.canonical(h.model)
 
 
 def _penalised(spec) -> list[tuple[tuple[int, str], float]]:

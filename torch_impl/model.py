@@ -139,6 +139,10 @@ class TorchModel(nn.Module):
     def logits(self, x, *, training: bool = False, masks: dict | None = None):
         """z^L, in training or inference mode, with the given dropout masks."""
         self.prepare(training, masks)
+        return self(x)
+
+    def forward(self, x):
+        """z^L in the mode ``prepare`` set: what ``DistributedDataParallel`` calls (torch_impl/replicated.py)."""
         for module in self.layers:
             x = module(x)
         return x

@@ -47,10 +47,13 @@ def table(outcomes: list[runner.Outcome], impl: str) -> Table:
 def run(args) -> int:
     if not args.impl:
         raise UserError("check needs --impl module.path:ClassName (or an installed plugin's name).")
-    [impl] = common.implementations([args.impl])
+    from nnparity.replica_topology import Topology, master
+
+    Topology(args.replicas, args.nnodes, master(args.master)).announce()
+    [impl] = common.implementations([args.impl], args.replicas)
     writable_file(args.json, "--json")
     sel = runner.Selection(args.spec or S.bundled_names(), [impl], common.choose(args.dtype, common.DTYPES, "dtype"),
-                           ["cpu"], common.checks(args.check), args.steps)
+                           ["cpu"], common.checks(args.check, args.replicas), args.steps, replicas=args.replicas)
     started = time.perf_counter()
     pool = common.start([impl], True, args.timeout)
     try:
@@ -77,6 +80,11 @@ def add_parser(sub) -> None:
     p.add_argument("--dtype", action="append", help="float64 and/or float32 (default: both)")
     p.add_argument("--check", action="append", help="a check, or 'step' for every optimizer step (default: all)")
     p.add_argument("--steps", type=positive_int, default=50, action=Once, help="trajectory length (default 50)")
+    p.add_argument("--replicas", type=positive_int, default=1, action=Once,
+                   help="over N data-parallel replicas (built-in implementations: torch)")
+    p.add_argument("--nnodes", type=positive_int, default=1, action=Once,
+                   help="machines the replicas span (the others run nnparity replica-node; default 1)")
+    p.add_argument("--master", action=Once, help="HOST:PORT where the machines meet (with --nnodes > 1)")
     p.add_argument("--timeout", type=seconds, default=120.0, action=Once,
                    help="seconds any one call may take, its start included, before the worker is stopped (default 120)")
     p.add_argument("--json", metavar="PATH", action=Once, help="also write the report, with provenance, as JSON")

@@ -30,18 +30,21 @@ def choose(given: list[str] | None, known: list[str], what: str, aliases: dict[s
     return list(dict.fromkeys(chosen))
 
 
-def checks(given: list[str] | None) -> list[str]:
-    return choose(given, check_names(), "check", {"step": [f"step-{k}" for k in STEP_OPTIMIZERS]})
+def checks(given: list[str] | None, replicas: int = 1) -> list[str]:
+    return choose(given, check_names(replicas=replicas), "check", {"step": [f"step-{k}" for k in STEP_OPTIMIZERS]})
 
 
-def implementations(given: list[str] | None) -> list[str]:
-    """Built-in or plugin names, or module.path:ClassName targets; default: the built-ins."""
-    if not given:
-        return registry.names()
-    for g in given:
+def implementations(given: list[str] | None, replicas: int = 1) -> list[str]:
+    """Built-in or plugin names, or module.path:ClassName targets; default: the built-ins. Over ``replicas`` > 1,
+    each built-in's replicated name (``torch-x2``); a plugin has no launcher of ours, so it is refused."""
+    names = registry.names() if not given else list(dict.fromkeys(given))
+    for g in names:
         if not registry.is_target(g) and g not in registry.known():
             raise UserError(f"--impl {g}: unknown; known: {', '.join(registry.known())}, or module.path:ClassName.")
-    return list(dict.fromkeys(given))
+        if replicas > 1 and g not in registry.names():
+            raise UserError(f"--impl {g} with --replicas {replicas}: replicas run the built-in implementations only "
+                            f"({', '.join(registry.REPLICATED)} so far), each under its framework's own launcher.")
+    return [registry.replicated_name(n, replicas) for n in names]
 
 
 def start(names: list[str], named_by_user: bool, timeout: float) -> dict:

@@ -11,11 +11,14 @@ from nnparity.console import out
 
 
 def selection(args) -> runner.Selection:
+    from nnparity.replica_topology import Topology, master
     from reference import spec as S
 
-    return runner.Selection(args.spec or S.bundled_names(), common.implementations(args.impl),
+    Topology(args.replicas, args.nnodes, master(args.master)).announce()
+    return runner.Selection(args.spec or S.bundled_names(), common.implementations(args.impl, args.replicas),
                             common.choose(args.dtype, common.DTYPES, "dtype"),
-                            common.choose(args.device, ["cpu"], "device", {"cuda": ["cuda"]}), common.checks(args.check), args.steps)
+                            common.choose(args.device, ["cpu"], "device", {"cuda": ["cuda"]}),
+                            common.checks(args.check, args.replicas), args.steps, replicas=args.replicas)
 
 
 def run(args) -> int:
@@ -50,6 +53,11 @@ def add_parser(sub) -> None:
     p.add_argument("--device", action="append", help="cpu and/or cuda (default: cpu)")
     p.add_argument("--check", action="append", help="a check, or 'step' for every optimizer step (default: all)")
     p.add_argument("--steps", type=positive_int, default=50, action=Once, help="trajectory length K (default 50)")
+    p.add_argument("--replicas", type=positive_int, default=1, action=Once,
+                   help="train each implementation over N data-parallel replicas, against the reference on the global batch")
+    p.add_argument("--nnodes", type=positive_int, default=1, action=Once,
+                   help="machines the replicas span (the others run nnparity replica-node; default 1)")
+    p.add_argument("--master", action=Once, help="HOST:PORT where the machines meet (with --nnodes > 1)")
     p.add_argument("--json", metavar="PATH", action=Once, help="also write every cell, with provenance, as JSON")
     p.add_argument("--expand-steps", action="store_true", help="one row per optimizer instead of their worst")
     p.add_argument("--timeout", type=seconds, default=600.0, action=Once,

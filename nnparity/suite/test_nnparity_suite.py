@@ -20,7 +20,7 @@ def pytest_generate_tests(metafunc):
     if "nnparity_cell" not in metafunc.fixturenames:
         return
     s = _session(metafunc.config)
-    cells = [(ls.label, d, c) for ls in s.specs for d in s.dtypes for c in check_names(ls.spec)]
+    cells = [(ls.label, d, c) for ls in s.specs for d in s.dtypes for c in check_names(ls.spec, s.replicas)]
     metafunc.parametrize("nnparity_cell", cells, ids=[runner.Outcome(label, s.name, d, "cpu", c, "").id for label, d, c in cells])
 
 
@@ -31,7 +31,8 @@ class _Cells:
     def get(self, label: str, dtype: str, check: str) -> runner.Outcome:
         if (label, dtype) not in self.done:
             labelled = [ls for ls in self.s.specs if ls.label == label]  # the session's labels (name@path where shared)
-            sel = runner.Selection(labelled, [self.s.name], [dtype], ["cpu"], check_names(labelled[0].spec))
+            sel = runner.Selection(labelled, [self.s.name], [dtype], ["cpu"], check_names(labelled[0].spec, self.s.replicas),
+                                   replicas=self.s.replicas)
             for o in runner.run(sel, lambda name: self.s.impl, timeout=self.s.timeout, pool={(self.s.name, 0): self.s.impl}):
                 self.cells[o.check, o.spec, o.dtype] = o
             self.done.add((label, dtype))

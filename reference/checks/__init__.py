@@ -9,7 +9,8 @@ and its golden file. Module by module:
 * ``steps.py``      step-<opt>, one check per optimizer of ``STEP_OPTIMIZERS``;
 * ``scheduled.py``  schedule-<s>, one check per learning-rate schedule of ``SCHEDULED``;
 * ``trajectory.py`` trajectory (and predictions, for ``nnparity divergences``);
-* ``stopping.py``   early-stopping, an early-stopped run in the implementation's own training loop.
+* ``stopping.py``   early-stopping, an early-stopped run in the implementation's own training loop;
+* ``replicated.py`` replicas, the replicas of a data-parallel run agreeing bitwise.
 
 A float32 case is judged against the float64 reference computed from the same float32-rounded weights and
 inputs: what remains is the float32 implementation's own rounding. The judging is ``reference/judge.py``.
@@ -28,6 +29,7 @@ from reference.checks.case import (
     Case,
     make_case,
 )
+from reference.checks.replicated import ReplicaAgreement
 from reference.checks.result import CheckResult, backward_order
 from reference.checks.scheduled import SCHEDULED, Scheduled
 from reference.checks.single import Forward, LargeLogits, LossAndGrads, State, Weights
@@ -39,13 +41,15 @@ from reference.errors import Unsupported
 CHECKS: dict[str, Check] = {c.name: c for c in [
     Weights(), Forward(training=False), Forward(training=True), LossAndGrads("loss"), LossAndGrads("grads"),
     LargeLogits(), State(), *(Step(k) for k in STEP_OPTIMIZERS), *(Scheduled(k) for k in SCHEDULED), Trajectory(),
-    EarlyStopped(), Predictions(), StoppedPredictions(),
+    EarlyStopped(), ReplicaAgreement(), Predictions(), StoppedPredictions(),
 ]}
 
 
-def check_names(spec=None) -> list[str]:
-    """Every parity check, in the order tables show them; with ``spec``, those that apply to it."""
-    return [name for name, c in CHECKS.items() if c.parity and (spec is None or c.applies(spec))]
+def check_names(spec=None, replicas: int = 1) -> list[str]:
+    """Every parity check, in the order tables show them; with ``spec``, those that apply to it; over ``replicas``,
+    the replicas' agreement too."""
+    return [name for name, c in CHECKS.items() if c.parity and (spec is None or c.applies(spec))
+            and (not c.needs_replicas or replicas > 1)]
 
 
 def spec_for(case: Case, check: str):

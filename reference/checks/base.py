@@ -16,6 +16,7 @@ class Check:
     shares = None  # the name of the check whose reference answers this one reads (grads reads loss's)
     parity = True  # False: a measurement for another command (nnparity divergences), never a cell of the matrix
     stops_early = False  # it trains with the spec's early stopping (every other check trains a fixed number of steps)
+    needs_replicas = False  # run only over data-parallel replicas (nnparity parity --replicas N)
 
     @property
     def golden_file(self) -> str:

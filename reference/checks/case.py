@@ -53,6 +53,7 @@ class Case:
     check_masks: list[Masks] = field(default_factory=list)  # dropout masks of the check batch, steps 0..STEP_COUNT-1
     batch_masks: list[Masks] = field(default_factory=list)  # dropout masks of each trajectory step
     sample_weight: np.ndarray | None = None  # the pool rows' sample weights (reference/weighting.py), if the spec has them
+    replicas: int = 1  # data-parallel replicas the implementation trains over (reference/replicas.py); 1: one process
     # Identifies the case to a worker process. Not id(case): CPython reuses the ids of freed objects.
     uid: int = field(default_factory=lambda: next(_CASE_UIDS), init=False)
 
@@ -101,7 +102,8 @@ class Case:
             for s, by_layer in enumerate(masks):
                 arrays.update({key(s, layer): m for layer, m in by_layer.items()})
         meta = {"spec": S.to_dict(self.spec), "dtype": self.dtype, "device": self.device, "n_batches": len(self.batches),
-                "native": N.keys(self.native), "mask_layers": sorted({layer for m in self.check_masks for layer in m})}
+                "native": N.keys(self.native), "mask_layers": sorted({layer for m in self.check_masks for layer in m}),
+                "replicas": self.replicas}
         return meta, arrays
 
     @classmethod
@@ -118,7 +120,8 @@ class Case:
                    arrays["pool_x"], arrays["pool_y"], [arrays[K.batch(k)] for k in range(b)],
                    [arrays[K.sample(n)] for n in names if K.sample(n) in arrays], N.from_keys(meta.get("native", ())),
                    large, [arrays[K.state(n)] for n in state_names(spec)],
-                   masks(K.check_mask, STEP_COUNT), masks(K.batch_mask, b), arrays.get("sample_weight"))
+                   masks(K.check_mask, STEP_COUNT), masks(K.batch_mask, b), arrays.get("sample_weight"),
+                   int(meta.get("replicas", 1)))
 
 
 def large_logit_weights(spec: S.Spec, weights: list[np.ndarray], state: list[np.ndarray], x: np.ndarray, masks: Masks,
@@ -141,7 +144,7 @@ def large_logit_weights(spec: S.Spec, weights: list[np.ndarray], state: list[np.
 
 
 def make_case(spec: S.Spec, dtype: str, device: str = "cpu", steps: int = TRAJECTORY_STEPS,
-              native: frozenset = frozenset()) -> Case:
+              native: frozenset = frozenset(), replicas: int = 1) -> Case:
     data = datasets.for_spec(spec, dtype=np.float64, train_rows=POOL_ROWS)
     cast = lambda a: a.astype(dtype) if a.dtype.kind == "f" else a
     pool_x, pool_y = cast(data.x_train), cast(data.y_train)
@@ -158,7 +161,7 @@ def make_case(spec: S.Spec, dtype: str, device: str = "cpu", steps: int = TRAJEC
     large = large_logit_weights(spec, weights, state, x, check_masks[0] if check_masks else {}, dtype)
     sample_weight = weighting.sample_weights(spec, len(pool_x))
     return Case(spec, dtype, device, weights, x, y, pool_x, pool_y, batches, samples, frozenset(native), large, state,
-                check_masks, batch_masks, None if sample_weight is None else sample_weight.astype(dtype))
+                check_masks, batch_masks, None if sample_weight is None else sample_weight.astype(dtype), replicas)
 
 
 def _has_dropout(spec: S.Spec) -> bool:

@@ -91,7 +91,7 @@ class Forward(Check):
         return CheckResult(self.name, [layers + [compared(judge, ref, "output", K.OUTPUT, answers)]])
 
     def tolerance(self, judge):
-        return T.tolerance("forward", judge.case.spec, judge.case.dtype, len(judge.case.x)), []
+        return T.tolerance("forward", judge.case.spec, judge.case.dtype, len(judge.case.x), replicas=judge.case.replicas), []
 
 
 class LossAndGrads(Check):
@@ -116,7 +116,7 @@ class LossAndGrads(Check):
         return CheckResult(self.name, [backward_order(names, [compared(judge, ref, n, K.grad(n), answers) for n in names])])
 
     def tolerance(self, judge):
-        return T.tolerance(self.name, judge.case.spec, judge.case.dtype, len(judge.case.x)), []
+        return T.tolerance(self.name, judge.case.spec, judge.case.dtype, len(judge.case.x), replicas=judge.case.replicas), []
 
 
 class LargeLogits(Check):
@@ -142,7 +142,7 @@ class LargeLogits(Check):
         return CheckResult(self.name, [head + backward_order(names, [compared(judge, ref, n, K.grad(n), answers) for n in names])])
 
     def tolerance(self, judge):
-        return T.tolerance(self.name, judge.case.spec, judge.case.dtype, len(judge.case.x)), []
+        return T.tolerance(self.name, judge.case.spec, judge.case.dtype, len(judge.case.x), replicas=judge.case.replicas), []
 
 
 class State(Check):
@@ -173,4 +173,4 @@ class State(Check):
         return CheckResult(self.name, [backward_order(names, [compared(judge, ref, n, K.state(n), answers) for n in names])])
 
     def tolerance(self, judge):
-        return T.tolerance("state", judge.case.spec, judge.case.dtype, len(judge.case.x)), []
+        return T.tolerance("state", judge.case.spec, judge.case.dtype, len(judge.case.x), replicas=judge.case.replicas), []

@@ -1,0 +1,32 @@
+"""torch's replicated adapter with one data-parallel mistake each, as users make them (reference/replicas.py):
+parity_tests/test_replicas.py asserts the check that catches each."""
+from __future__ import annotations
+
+from torch_impl import losses
+from torch_impl.replicated import ReplicatedTorch
+
+
+class MeanOfMeans(ReplicatedTorch):
+    """Each replica's loss the mean over its own rows (criterion(model(x_r), y_r)), which DDP then averages: the
+    global mean only when the shards are equal."""
+
+    def _replica_loss(self, h, arrays):
+        th, spec = h.torch, h.spec
+        _, local = self._shard(arrays)
+        x, y = self._tensor(th, local["x"]), self._tensor(th, local["y"])
+        th.model.prepare(True, self._masks(h, local))
+        z = h.ddp(x)
+        mean = losses.data_loss(spec.loss.name, spec.loss.reduction, z, th.model.head(z), y)
+        return mean, mean.detach() / self.world
+
+
+class Unsynchronised(ReplicatedTorch):
+    """The model stepped without its DDP wrapper: each replica on its own shard's gradient, no all-reduce."""
+
+    def _replica_loss(self, h, arrays):
+        th, spec = h.torch, h.spec
+        _, local = self._shard(arrays)
+        x, y = self._tensor(th, local["x"]), self._tensor(th, local["y"])
+        z = th.model.logits(x, training=True, masks=self._masks(h, local))
+        mean = losses.data_loss(spec.loss.name, spec.loss.reduction, z, th.model.head(z), y)
+        return mean, mean.detach() / self.world

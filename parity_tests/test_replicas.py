@@ -1,0 +1,155 @@
+"""Data-parallel parity (reference/replicas.py): torch over N replicas, started by torch's own launcher, against the
+single-process reference on the global batch; the split of a batch; data-parallel mistakes caught where they are;
+and no replica process outliving its run."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from nnparity import registry, runner
+from nnparity.cli import main
+from reference import replicas
+from reference.checks import check_names
+from reference.processes import descendants
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_a_batch_is_split_in_row_order_the_first_rows_mod_n_replicas_one_row_more():
+    assert [(s.start, s.stop) for s in replicas.shards(64, 3)] == [(0, 22), (22, 43), (43, 64)]
+    assert [(s.start, s.stop) for s in replicas.shards(6, 4)] == [(0, 2), (2, 4), (4, 5), (5, 6)]
+    assert [s.stop - s.start for s in replicas.shards(1, 2)] == [1, 0]  # a replica may have no rows
+    assert replicas.loss_scale("mean", 64, 3) == 3 / 64 and replicas.loss_scale("sum", 64, 3) == 3.0
+
+
+def _run(specs: list[str], impl, checks: list[str] | None = None, replicas_n: int = 2, dtypes=("float64", "float32")):
+    sel = runner.Selection(specs, [impl.name], list(dtypes), ["cpu"], checks or check_names(replicas=replicas_n),
+                           replicas=replicas_n)
+    try:
+        return {f"{o.spec}:{o.dtype}:{o.check}": o for o in runner.run(sel, lambda name: impl)}
+    finally:
+        impl.close()
+
+
+def test_torch_over_two_replicas_matches_the_reference_on_the_global_batch_and_its_replicas_agree():
+    """Every check of a digits and a regression network over 2 replicas: the loss and gradients combined from the
+    shards, every optimizer's two steps, 50 steps (the last short batch of each epoch split unevenly: 100 rows
+    in batches of 32 leave 4), and the replicas bitwise equal after build and every step."""
+    out = _run(["digits_even_odd", "regression_sigmoid10"], registry.make("torch-x2"))
+    assert out and all(o.status == "pass" for o in out.values()), [(k, o.status, o.message) for k, o in out.items()
+                                                                    if o.status != "pass"][:3]
+    assert out["digits_even_odd:float64:replicas"].max_rel == 0.0
+    assert out["digits_even_odd:float64:grads"].max_rel <= 1e-15
+
+
+def test_three_replicas_with_uneven_shards_still_give_the_global_gradient():
+    out = _run(["digits_even_odd"], registry.make("torch-x3"), ["grads", "step-adagrad", "trajectory", "replicas"],
+               replicas_n=3, dtypes=("float64",))
+    assert all(o.status == "pass" for o in out.values()), [(k, o.failure) for k, o in out.items() if o.status != "pass"]
+
+
+@pytest.mark.parametrize("cls, check, tensor", [
+    ("MeanOfMeans", "grads", "layers[1].kernel"),  # 64 rows over 3 replicas: 22, 21, 21
+    ("Unsynchronised", "replicas", "layers[1].kernel (replicas vs replica 0)"),
+])
+def test_a_data_parallel_mistake_is_caught(cls, check, tensor):
+    impl = registry.torch_replicas(f"torch-x3-{cls}", f"parity_tests.plugins.broken_replicas:{cls}", 3)
+    o = _run(["digits_even_odd"], impl, [check], replicas_n=3, dtypes=("float64",))[f"digits_even_odd:float64:{check}"]
+    assert o.status == "fail" and o.failure["tensor"] == tensor, (o.status, o.message, o.failure)
+
+
+def test_the_command_runs_replicas_and_declines_what_has_no_data_parallel_engine(capsys):
+    code = main(["parity", "--replicas", "2", "--spec", "gates_xor", "--dtype", "float64", "--impl", "torch",
+                 "--check", "grads", "--check", "replicas"])
+    assert code == 0 and "torch-x2" in capsys.readouterr().out
+    assert main(["parity", "--replicas", "2", "--impl", "parity_tests.plugins.user_mlp:UserMLP"]) == 2
+    assert "replicas run the built-in implementations only" in capsys.readouterr().err
+    unavailable = registry.make("keras-jax-x2").hello()["available"]
+    assert "keras.distribution.DataParallel" in unavailable
+
+
+def _alive(pids: list[int]) -> list[int]:
+    alive = []
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+            if Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z":
+                alive.append(pid)
+        except (ProcessLookupError, FileNotFoundError):
+            pass
+    return alive
+
+
+def test_no_replica_outlives_a_closed_or_killed_run():
+    for end in ("close", "kill"):
+        impl = registry.make("torch-x2")
+        impl.hello()
+        started = [impl.proc.pid, *descendants(impl.proc.pid)]
+        assert len(started) >= 3  # the launcher and its two replicas
+        getattr(impl, end)()
+        deadline = time.monotonic() + 30
+        while _alive(started) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _alive(started), (end, _alive(started))
+
+
+PARENT = """
+import sys, time
+from nnparity import registry
+impl = registry.make("torch-x2")
+impl.hello()
+print(impl.proc.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_replicas_end_when_the_command_that_started_them_dies():
+    parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    launcher = int(parent.stdout.readline())
+    started = [launcher, *descendants(launcher)]
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 60
+    while _alive(started) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _alive(started), _alive(started)
+
+
+def test_the_pytest_plugin_runs_an_implementation_over_replicas(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--nnparity-impl", "torch", "--nnparity-replicas", "2",
+                           "--nnparity-spec", "gates_xor", "--nnparity-dtype", "float64", "-q", "-p", "no:cacheprovider"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0 and "18 passed" in proc.stdout, proc.stdout[-2000:]
+    assert "torch-x2-float64-replicas" in subprocess.run(
+        [sys.executable, "-m", "pytest", "--nnparity-impl", "torch", "--nnparity-replicas", "2", "--nnparity-spec",
+         "gates_xor", "--nnparity-dtype", "float64", "--collect-only", "-q", "-p", "no:cacheprovider"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600).stdout
+
+
+def test_replicas_span_machines_through_the_launcher_s_rendezvous(tmp_path):
+    """Two 'machines' on this one: node 1 started by `nnparity replica-node`, node 0 by the parity command, meeting
+    at a static rendezvous on a local port; node 1 ends with the run."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    node1 = subprocess.Popen([sys.executable, "-m", "nnparity.cli", "replica-node", "--replicas", "2", "--nnodes", "2",
+                              "--node-rank", "1", "--master", f"127.0.0.1:{port}"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "nnparity.cli", "parity", "--impl", "torch", "--replicas", "2",
+                               "--nnodes", "2", "--master", f"127.0.0.1:{port}", "--spec", "gates_xor", "--dtype",
+                               "float64", "--check", "grads", "--check", "trajectory", "--check", "replicas"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0 and "PASS: 3 passed" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
+        assert node1.wait(timeout=60) == 0, node1.stderr.read()[-2000:]
+    finally:
+        node1.kill()
+    assert main(["parity", "--replicas", "3", "--nnodes", "2", "--master", "h:1", "--impl", "torch"]) == 2

@@ -1,0 +1,64 @@
+"""``replicas``: the replicas of a data-parallel run agree with each other, bitwise, right after build and after
+every one of the trajectory's K steps (``reference/replicas.py``). Every replica ends a step with the same
+averaged gradient and applies the same optimizer to the same weights, so nothing but a bug (a replica that skipped
+the all-reduce, a parameter missing from it, a buffer not synchronised) can set them apart. The implementation
+reads every replica's weights (``replica_weights(handle)``, replica 0's first); the difference of each from
+replica 0 is computed where they are, and only its largest element per tensor crosses back.
+
+Run only over replicas (``nnparity parity --replicas N``); a run in one process has nothing to compare.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from reference.checks import calls
+from reference.checks import keys as K
+from reference.checks.base import Check
+from reference.checks.result import CheckResult, backward_order
+from reference.compare import TensorDiff
+
+
+def _spread(replicas: list[list[np.ndarray]]) -> list[np.ndarray]:
+    """Per tensor, [max |w_r - w_0| over its elements] for each replica r > 0, and max |w_0| (the scale)."""
+    first = replicas[0]
+    return [np.array([float(np.max(np.abs(np.asarray(w[j]) - np.asarray(first[j])), initial=0.0)) for w in replicas[1:]]
+                     + [float(np.max(np.abs(first[j]), initial=0.0))]) for j in range(len(first))]
+
+
+class ReplicaAgreement(Check):
+    name = "replicas"
+    needs_replicas = True
+
+    def ask(self, impl, case):
+        if not hasattr(impl, "replica_weights"):
+            from reference.errors import Unsupported
+
+            raise Unsupported("the implementation has no replica_weights(handle): it runs in one process")
+        spec = case.spec
+        h = calls.build(impl, case)
+        out = {K.at_step(-1, K.weight(n)): s for n, s in zip(case.names, _spread(impl.replica_weights(h)))}
+        for k, idx in enumerate(case.batches):
+            calls.step(impl, h, spec, case.pool_x[idx], case.pool_y[idx], case.batch_masks[k] if case.batch_masks else None)
+            if (k + 1) % case.steps_per_epoch == 0:
+                calls.end_epoch(impl, h, spec)
+            out.update({K.at_step(k, K.weight(n)): s for n, s in zip(case.names, _spread(impl.replica_weights(h)))})
+        return out
+
+    def reference(self, judge):
+        return {}  # the replicas are compared with each other, not with the reference
+
+    def judge(self, judge, answers):
+        names, steps = judge.case.names, []
+        for k in range(-1, len(judge.case.batches)):
+            diffs = []
+            for n in names:
+                spread = np.asarray(answers.get(K.at_step(k, K.weight(n)), [np.inf, 1.0]), dtype=np.float64)
+                worst, scale = float(np.max(spread[:-1], initial=0.0)), max(float(spread[-1]), 1e-300)
+                where = "right after build" if k < 0 else f"after step {k + 1}"
+                problem = None if worst == 0 else f"the replicas' {n} differ {where} (largest |w_r - w_0| {worst:.3g})"
+                diffs.append(TensorDiff(f"{n} (replicas vs replica 0)", worst, worst / scale, None, problem))
+            steps.append(backward_order(names, diffs))
+        return CheckResult(self.name, steps)
+
+    def tolerance(self, judge):
+        return 0.0, [0.0] * (len(judge.case.batches) + 1)

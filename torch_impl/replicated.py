@@ -1,0 +1,269 @@
+"""torch over N data-parallel replicas: ``DistributedDataParallel`` over the gloo backend, one process per replica,
+started by torch's own launcher (``torch.distributed.run``), against the single-process reference on the global
+batch (``reference/replicas.py``: the split and each replica's loss).
+
+Every rank runs this implementation. Rank 0 is the worker the runner talks to (``reference/worker.py``); each of
+its protocol calls is first broadcast to the other ranks (``Channel``), which make the same call on their own
+handle (``follow``), so every replica builds, steps and reads its weights in the same order. Each replica computes
+on its shard of the batch; DDP averages the gradients in backward; the answers rank 0 returns are the global ones:
+the outputs gathered shard by shard, the loss summed over the replicas, the gradients and weights rank 0 holds
+(identical on every replica, which ``replica_weights`` lets the ``replicas`` check verify bitwise).
+
+Declined for now (``supports``): batch normalization (per-replica statistics), sample and class weights, and
+early stopping (a loop of its own on every replica).
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from reference import bundle, replicas
+from reference import spec as S
+from torch_impl import losses, model
+from torch_impl.implementation import TorchHandle, TorchImplementation, _penalised
+
+EXIT = "exit"
+
+
+class Channel:
+    """Rank 0's calls, broadcast to every rank: a length, then a bundle (JSON arguments under ``__call__``)."""
+
+    def send(self, op: str, handle: int | None, kwargs: dict, arrays: dict) -> None:
+        payload = bundle.dumps({**arrays, "__call__": np.frombuffer(json.dumps(
+            {"op": op, "handle": handle, "kwargs": kwargs}).encode(), dtype=np.uint8)})
+        self._broadcast(payload)
+
+    def receive(self) -> tuple[str, int | None, dict, dict]:
+        arrays = bundle.loads(bytearray(self._broadcast(None)))
+        call = json.loads(arrays.pop("__call__").tobytes())
+        return call["op"], call["handle"], call["kwargs"], arrays
+
+    @staticmethod
+    def _broadcast(payload: bytes | None) -> bytes:
+        size = torch.tensor([0 if payload is None else len(payload)], dtype=torch.int64)
+        dist.broadcast(size, 0)
+        data = torch.frombuffer(bytearray(payload), dtype=torch.uint8) if payload is not None else \
+            torch.empty(int(size.item()), dtype=torch.uint8)
+        dist.broadcast(data, 0)
+        return data.numpy().tobytes()
+
+
+@dataclass
+class ReplicaHandle:
+    """A replica's torch handle, its DDP wrapper, and the id rank 0 gave it (the same on every rank)."""
+
+    torch: TorchHandle
+    ddp: torch.nn.parallel.DistributedDataParallel
+    id: int
+
+    @property
+    def spec(self) -> S.Spec:
+        return self.torch.spec
+
+
+class ReplicatedTorch(TorchImplementation):
+    """``TorchImplementation`` with every call made on N replicas at once (see the module's docstring)."""
+
+    native_aspects = frozenset()
+
+    def __init__(self):
+        _join()
+        self.rank, self.world = dist.get_rank(), dist.get_world_size()
+        self.name = f"torch-x{self.world}"
+        self.channel, self.handles, self._ids = Channel(), {}, 0
+
+    def supports(self, spec) -> str | None:
+        why = super().supports(spec)
+        if why is None and any(layer.type == "batch_norm" for layer in spec.layers):
+            why = ("batch normalization over replicas: each replica's own statistics (DDP's default; SyncBatchNorm "
+                   "is GPU-only) need a per-replica reference, not written yet")
+        if why is None and (spec.training.class_weight is not None or spec.training.sample_weight is not None):
+            why = "weighted rows over replicas: not mapped yet"
+        if why is None and spec.training.early_stopping is not None:
+            why = "early stopping over replicas: every replica's own loop and the validation loss's all-reduce, not wired yet"
+        return why
+
+    def devices(self) -> list[str]:
+        return ["cpu"]
+
+    # ---- rank 0 broadcasts each call; every rank then makes it ----
+
+    def _call(self, op: str, handle: ReplicaHandle | None, arrays: dict, **kwargs):
+        if self.rank == 0:
+            self.channel.send(op, None if handle is None else handle.id, kwargs, arrays)
+        return getattr(self, f"_{op}")(handle, arrays, **kwargs)
+
+    def follow(self) -> None:
+        """A replica other than rank 0: make each call rank 0 broadcasts, until it says exit."""
+        while True:
+            op, hid, kwargs, arrays = self.channel.receive()
+            if op == EXIT:
+                return
+            getattr(self, f"_{op}")(self.handles.get(hid), arrays, **kwargs)
+
+    def close(self) -> None:
+        """Rank 0: release the followers."""
+        if self.rank == 0:
+            self.channel.send(EXIT, None, {}, {})
+
+    # ---- the protocol, on rank 0 ----
+
+    def build(self, spec, weights, *, dtype, device, native: frozenset = frozenset()) -> ReplicaHandle:
+        if native:
+            raise ValueError("replicas run aligned only")
+        return self._call("build", None, {f"w{i}": w for i, w in enumerate(weights)}, spec=S.to_dict(spec),
+                          dtype=dtype, device=device)
+
+    def forward(self, h, x, training=False, masks=None):
+        return self._call("forward", h, self._batch(x, None, masks), training=training)
+
+    def layer_outputs(self, h, x, training=False, masks=None):
+        return self._call("layer_outputs", h, self._batch(x, None, masks), training=training)
+
+    def loss_and_grads(self, h, x, y, masks=None):
+        return self._call("loss_and_grads", h, self._batch(x, y, masks))
+
+    def step(self, h, x, y, masks=None):
+        return self._call("step", h, self._batch(x, y, masks))
+
+    def end_epoch(self, h):
+        self._call("end_epoch", h, {})
+
+    def weights(self, h):
+        return model.canonical(h.torch.model)
+
+    def replica_weights(self, h) -> list[list[np.ndarray]]:
+        """Every replica's weights, gathered to rank 0 (replica 0's first)."""
+        return self._call("replica_weights", h, {})
+
+    def forget(self) -> None:
+        """Every handle, on every replica (the runner is done with their case)."""
+        self._call("forget", None, {})
+
+    # ---- what every rank does ----
+
+    @staticmethod
+    def _batch(x, y, masks) -> dict:
+        out = {"x": x, **({} if y is None else {"y": y})}
+        out.update({f"mask:{k}": m for k, m in (masks or {}).items()})
+        return out
+
+    def _shard(self, arrays: dict) -> tuple[slice, dict]:
+        """This replica's rows of every array of the batch (``replicas.shards``)."""
+        part = replicas.shards(len(arrays["x"]), self.world)[self.rank]
+        return part, {k: a[part] for k, a in arrays.items()}
+
+    def _masks(self, h, arrays):
+        masks = {k[5:]: m for k, m in arrays.items() if k.startswith("mask:")}
+        return super()._masks(h.torch, masks) if masks else None
+
+    def _build(self, _, arrays, spec, dtype, device):
+        spec = S.from_dict(spec, "replicated build")
+        weights = [arrays[f"w{i}"] for i in range(len(arrays))]
+        th = super().build(spec, weights, dtype=dtype, device=device)
+        ddp = torch.nn.parallel.DistributedDataParallel(th.model)  # no buffers: BN is declined
+        # DDP regroups its gradient buckets once, after the first backward, in the order gradients became ready; an
+        # element's place in its bucket decides the order its replicas' values are summed in (N > 2). One backward
+        # on no rows now, so that every later one (loss_and_grads, then step) sums in the same order, bitwise.
+        th.model.prepare(True, None)
+        ddp(torch.zeros((0, spec.n_inputs), dtype=th.dtype, device=th.device)).sum().backward()
+        th.model.zero_grad(set_to_none=False)
+        self._ids += 1
+        h = self.handles[self._ids] = ReplicaHandle(th, ddp, self._ids)
+        return h
+
+    def _forget(self, _, arrays):
+        self.handles.clear()
+
+    def _gather_rows(self, rows: int, local: torch.Tensor) -> np.ndarray | None:
+        """The replicas' rows of one output, concatenated in replica order on rank 0 (padded for the collective)."""
+        parts = replicas.shards(rows, self.world)
+        most = max(p.stop - p.start for p in parts)
+        padded = torch.zeros((most, *local.shape[1:]), dtype=local.dtype)
+        padded[: local.shape[0]] = local
+        gathered = [torch.empty_like(padded) for _ in range(self.world)]
+        dist.all_gather(gathered, padded)
+        return torch.cat([g[: p.stop - p.start] for g, p in zip(gathered, parts)]).numpy()
+
+    def _outputs(self, h, arrays, training):
+        _, local = self._shard(arrays)
+        th = h.torch
+        snapshot = model.state_snapshot(th.model) if training else None
+        th.model.prepare(training, self._masks(h, local))
+        a, outs = self._tensor(th, local["x"]), []
+        with torch.no_grad():
+            for module in th.model.layers:
+                a = module(a)
+                outs.append(a)
+            outs[-1] = th.model.head(a)
+        if snapshot is not None:
+            model.restore(th.model, snapshot)
+        return [self._gather_rows(len(arrays["x"]), o) for o in outs]
+
+    def _forward(self, h, arrays, training):
+        return self._outputs(h, arrays, training)[-1]
+
+    def _layer_outputs(self, h, arrays, training):
+        return self._outputs(h, arrays, training)
+
+    def _replica_loss(self, h, arrays) -> tuple[torch.Tensor, torch.Tensor]:
+        """(what this replica back-propagates, its share of the reported data loss) (``reference/replicas.py``)."""
+        th, spec = h.torch, h.spec
+        _, local = self._shard(arrays)
+        x, y = self._tensor(th, local["x"]), self._tensor(th, local["y"])
+        th.model.prepare(True, self._masks(h, local))
+        z = h.ddp(x)
+        share = losses.data_loss(spec.loss.name, "sum", z, th.model.head(z), y) * (
+            replicas.loss_scale(spec.loss.reduction, len(arrays["x"]), self.world) / self.world)
+        penalty = sum((l2 * (t * t).sum() for (i, name), l2 in _penalised(spec) for t in [th.model.tensor(i, name)]),
+                      torch.zeros((), dtype=th.dtype))
+        return share * self.world + penalty, share.detach() + penalty.detach() / self.world
+
+    def _loss_and_grads(self, h, arrays):
+        th = h.torch
+        th.model.zero_grad(set_to_none=False)
+        snapshot = model.state_snapshot(th.model)
+        loss, reported = self._replica_loss(h, arrays)
+        loss.backward()
+        model.restore(th.model, snapshot)
+        dist.all_reduce(reported)
+        return float(reported.item()), model.canonical(th.model, grads=True)
+
+    def _step(self, h, arrays):
+        th = h.torch
+        th.optimizer.zero_grad(set_to_none=False)
+        self._replica_loss(h, arrays)[0].backward()
+        self.clip_gradients(th)
+        th.optimizer.step()
+        self._after_step(th)
+        return model.canonical(th.model)
+
+    def _end_epoch(self, h, arrays):
+        super().end_epoch(h.torch)
+
+    def _replica_weights(self, h, arrays):
+        mine = model.canonical(h.torch.model)
+        out = [[None] * len(mine) for _ in range(self.world)]
+        for j, w in enumerate(mine):
+            t = torch.from_numpy(w)
+            gathered = [torch.empty_like(t) for _ in range(self.world)]
+            dist.all_gather(gathered, t)
+            for r in range(self.world):
+                out[r][j] = gathered[r].numpy()
+        return out
+
+
+def _join() -> None:
+    """Join the process group the launcher set up (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` in the environment)."""
+    import datetime
+
+    if not dist.is_initialized():
+        # A rank that stops answering ends the others after the worker's own timeout, not gloo's default 30 min.
+        timeout = datetime.timedelta(seconds=float(os.environ.get("NNPARITY_REPLICA_TIMEOUT", 600)))
+        dist.init_process_group("gloo", timeout=timeout)
+    torch.set_num_threads(1)
