@@ -153,3 +153,22 @@ def test_replicas_span_machines_through_the_launcher_s_rendezvous(tmp_path):
     finally:
         node1.kill()
     assert main(["parity", "--replicas", "3", "--nnodes", "2", "--master", "h:1", "--impl", "torch"]) == 2
+
+
+def test_dropout_masks_are_split_with_their_rows(tmp_path):
+    """The oracle's masks travel with the batch and each replica drops its own rows' units (no bundled spec has
+    dropout without batch normalization, which replicas decline: one written here)."""
+    import dataclasses
+    import json
+
+    from reference import spec as S
+
+    base = S.load("digits_even_odd")
+    layers = list(base.layers)
+    layers.insert(1, S.Dropout(0.3))
+    spec = S.validate(dataclasses.replace(base, name="digits_even_odd_dropout", layers=tuple(layers)))
+    path = tmp_path / "dropout.json"
+    path.write_text(json.dumps(S.to_dict(spec)))
+    out = _run([str(path)], registry.make("torch-x3"), ["forward-training", "grads", "trajectory", "replicas"],
+               replicas_n=3, dtypes=("float64",))
+    assert len(out) == 4 and all(o.status == "pass" for o in out.values()), [(k, o.message) for k, o in out.items()]

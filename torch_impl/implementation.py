@@ -93,6 +93,10 @@ class TorchImplementation:
         return a.cpu().numpy()
 
     def layer_outputs(self, h, x, training=False, masks=None):
+        return [o.cpu().numpy() for o in self._layer_tensors(h, x, training, masks)]
+
+    def _layer_tensors(self, h, x, training, masks) -> list[torch.Tensor]:
+        """Every layer's output, the last one through the head; the state as it was."""
         snapshot = model.state_snapshot(h.model) if training else None
         a, outs = self._tensor(h, x), []
         h.model.prepare(training, self._masks(h, masks))
@@ -103,7 +107,7 @@ class TorchImplementation:
             outs[-1] = h.model.head(a)
         if snapshot is not None:
             model.restore(h.model, snapshot)
-        return [o.cpu().numpy() for o in outs]
+        return outs
 
     def _loss_on(self, h: TorchHandle, x: torch.Tensor, y: torch.Tensor, masks=None, sample_weight=None,
                  training: bool = True, penalty: bool = True) -> torch.Tensor:

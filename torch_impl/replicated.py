@@ -158,9 +158,10 @@ class ReplicatedTorch(TorchImplementation):
         part = replicas.shards(len(arrays["x"]), self.world)[self.rank]
         return part, {k: a[part] for k, a in arrays.items()}
 
-    def _masks(self, h, arrays):
-        masks = {k[5:]: m for k, m in arrays.items() if k.startswith("mask:")}
-        return super()._masks(h.torch, masks) if masks else None
+    @staticmethod
+    def _local_masks(local: dict) -> dict | None:
+        """This replica's rows of each dropout mask (sent as ``mask:layers[i]``), or None."""
+        return {k[5:]: m for k, m in local.items() if k.startswith("mask:")} or None
 
     def _build(self, _, arrays, spec, dtype, device):
         spec = S.from_dict(spec, "replicated build")
@@ -170,7 +171,7 @@ class ReplicatedTorch(TorchImplementation):
         # DDP regroups its gradient buckets once, after the first backward, in the order gradients became ready; an
         # element's place in its bucket decides the order its replicas' values are summed in (N > 2). One backward
         # on no rows now, so that every later one (loss_and_grads, then step) sums in the same order, bitwise.
-        th.model.prepare(True, None)
+        th.model.prepare(False, None)  # inference mode: a dropout layer needs no mask for it
         ddp(torch.zeros((0, spec.n_inputs), dtype=th.dtype, device=th.device)).sum().backward()
         th.model.zero_grad(set_to_none=False)
         self._ids += 1
@@ -192,17 +193,7 @@ class ReplicatedTorch(TorchImplementation):
 
     def _outputs(self, h, arrays, training):
         _, local = self._shard(arrays)
-        th = h.torch
-        snapshot = model.state_snapshot(th.model) if training else None
-        th.model.prepare(training, self._masks(h, local))
-        a, outs = self._tensor(th, local["x"]), []
-        with torch.no_grad():
-            for module in th.model.layers:
-                a = module(a)
-                outs.append(a)
-            outs[-1] = th.model.head(a)
-        if snapshot is not None:
-            model.restore(th.model, snapshot)
+        outs = self._layer_tensors(h.torch, local["x"], training, self._local_masks(local))
         return [self._gather_rows(len(arrays["x"]), o) for o in outs]
 
     def _forward(self, h, arrays, training):
@@ -216,7 +207,7 @@ class ReplicatedTorch(TorchImplementation):
         th, spec = h.torch, h.spec
         _, local = self._shard(arrays)
         x, y = self._tensor(th, local["x"]), self._tensor(th, local["y"])
-        th.model.prepare(True, self._masks(h, local))
+        th.model.prepare(True, self._masks(th, self._local_masks(local)))
         z = h.ddp(x)
         share = losses.data_loss(spec.loss.name, "sum", z, th.model.head(z), y) * (
             replicas.loss_scale(spec.loss.reduction, len(arrays["x"]), self.world) / self.world)

@@ -14,7 +14,7 @@ class MeanOfMeans(ReplicatedTorch):
         th, spec = h.torch, h.spec
         _, local = self._shard(arrays)
         x, y = self._tensor(th, local["x"]), self._tensor(th, local["y"])
-        th.model.prepare(True, self._masks(h, local))
+        th.model.prepare(True, self._masks(th, self._local_masks(local)))
         z = h.ddp(x)
         mean = losses.data_loss(spec.loss.name, spec.loss.reduction, z, th.model.head(z), y)
         return mean, mean.detach() / self.world
@@ -27,6 +27,6 @@ class Unsynchronised(ReplicatedTorch):
         th, spec = h.torch, h.spec
         _, local = self._shard(arrays)
         x, y = self._tensor(th, local["x"]), self._tensor(th, local["y"])
-        z = th.model.logits(x, training=True, masks=self._masks(h, local))
+        z = th.model.logits(x, training=True, masks=self._masks(th, self._local_masks(local)))
         mean = losses.data_loss(spec.loss.name, spec.loss.reduction, z, th.model.head(z), y)
         return mean, mean.detach() / self.world
