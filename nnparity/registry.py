@@ -102,12 +102,10 @@ def replicated_name(name: str, replicas: int) -> str:
 
 def _replicated(name: str, timeout: float, single_thread: bool):
     """``<impl>-x<N>``: the implementation over N replicas on this machine, started by its framework's launcher."""
-    import re
-
-    base, n = re.fullmatch(r"(.+)-x(\d+)", name).groups()
+    base, n = _replica_parts(name)
     if base not in REPLICATED:
         return Unavailable(name, NO_REPLICAS.get(base, f"{base} has no data-parallel engine here"))
-    return torch_replicas(name, REPLICATED[base], int(n), timeout, single_thread)
+    return torch_replicas(name, REPLICATED[base], n, timeout, single_thread)
 
 
 def torch_replicas(name: str, target: str, replicas: int, timeout: float = DEFAULT_TIMEOUT, single_thread: bool = True):
@@ -148,11 +146,16 @@ def is_target(name: str) -> bool:
     return ":" in name
 
 
-def is_replicated(name: str) -> bool:
+def _replica_parts(name: str) -> tuple[str, int] | None:
+    """``torch-x2`` -> ("torch", 2): a built-in's name over N > 1 replicas (``replicated_name``), else None."""
     import re
 
     m = re.fullmatch(r"(.+)-x(\d+)", name)
-    return m is not None and m.group(1) in BUILTIN and int(m.group(2)) > 1
+    return (m.group(1), int(m.group(2))) if m and m.group(1) in BUILTIN and int(m.group(2)) > 1 else None
+
+
+def is_replicated(name: str) -> bool:
+    return _replica_parts(name) is not None
 
 
 def load(name: str, timeout: float = DEFAULT_TIMEOUT, single_thread: bool = True):

@@ -129,10 +129,16 @@ class TorchImplementation:
             loss = losses.weighted_loss(spec.loss, z, a, y, cw, sample_weight, labels)
         else:
             loss = losses.data_loss(spec.loss.name, spec.loss.reduction, z, a, y)
-        for (i, name), l2 in _penalised(spec) if penalty else ():
+        return loss + self._penalty(h) if penalty else loss
+
+    @staticmethod
+    def _penalty(h: TorchHandle) -> torch.Tensor:
+        """Every tensor's L2 term, l2 * sum(t**2), summed (a zero where the spec has none)."""
+        total = torch.zeros((), dtype=h.dtype, device=h.device)
+        for (i, name), l2 in _penalised(h.spec):
             t = h.model.tensor(i, name)
-            loss = loss + l2 * (t * t).sum()
-        return loss
+            total = total + l2 * (t * t).sum()
+        return total
 
     def _weights(self, h, sample_weight):
         return None if sample_weight is None else self._tensor(h, np.asarray(sample_weight))

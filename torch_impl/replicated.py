@@ -25,7 +25,7 @@ import torch.distributed as dist
 from reference import bundle, replicas
 from reference import spec as S
 from torch_impl import losses, model
-from torch_impl.implementation import TorchHandle, TorchImplementation, _penalised
+from torch_impl.implementation import TorchHandle, TorchImplementation
 
 EXIT = "exit"
 
@@ -211,8 +211,7 @@ class ReplicatedTorch(TorchImplementation):
         z = h.ddp(x)
         share = losses.data_loss(spec.loss.name, "sum", z, th.model.head(z), y) * (
             replicas.loss_scale(spec.loss.reduction, len(arrays["x"]), self.world) / self.world)
-        penalty = sum((l2 * (t * t).sum() for (i, name), l2 in _penalised(spec) for t in [th.model.tensor(i, name)]),
-                      torch.zeros((), dtype=th.dtype))
+        penalty = self._penalty(th)
         return share * self.world + penalty, share.detach() + penalty.detach() / self.world
 
     def _loss_and_grads(self, h, arrays):
