@@ -25,10 +25,7 @@ def run(ctx: Context, spec: S.Spec, data: Data, weights, epochs: int, label: str
     if orders is None:
         sched = BatchSchedule(len(data.x_train), spec.training.batch_size, epochs, spec.training.schedule_seed, spec.training.shuffle)
         orders = [sched.order(e) for e in range(epochs)]
-    arrays = {"x_train": cast(data.x_train), "y_train": cast(data.y_train),
-              "x_eval": data.x_train[:eval_rows], "y_eval": data.y_train[:eval_rows], "l_eval": data.labels_train[:eval_rows],
-              "x_test": data.x_test, "y_test": data.y_test, "l_test": data.labels_test,
-              **{f"w{i}": np.asarray(w, dtype=dtype) for i, w in enumerate(weights)},
+    arrays = {"x_train": cast(data.x_train), "y_train": cast(data.y_train), **_evaluated(data, weights, dtype, eval_rows),
               **{f"order{e}": np.asarray(o) for e, o in enumerate(orders)}}
     return _each(ctx, label, "train_aligned", arrays, frameworks or ctx.aligned, spec=S.to_dict(spec), dtype=dtype,
                  epochs=epochs, batch_size=spec.training.batch_size, n_weights=len(weights), eval_every=eval_every)
@@ -43,12 +40,17 @@ def stopped(ctx: Context, spec: S.Spec, data: Data, weights, label: str, dtype=N
     n = split(len(data.x_train), spec.training.early_stopping)
     sched = BatchSchedule(n, spec.training.batch_size, spec.training.epochs, spec.training.schedule_seed, spec.training.shuffle)
     arrays = {"x_train": cast(data.x_train[:n]), "y_train": cast(data.y_train[:n]),
-              "x_val": cast(data.x_train[n:]), "y_val": cast(data.y_train[n:]),
-              "x_eval": data.x_train[:eval_rows], "y_eval": data.y_train[:eval_rows], "l_eval": data.labels_train[:eval_rows],
-              "x_test": data.x_test, "y_test": data.y_test, "l_test": data.labels_test,
-              **{f"w{i}": np.asarray(w, dtype=dtype) for i, w in enumerate(weights)},
+              "x_val": cast(data.x_train[n:]), "y_val": cast(data.y_train[n:]), **_evaluated(data, weights, dtype, eval_rows),
               **{f"order{e}": sched.order(e) for e in range(spec.training.epochs)}}
     return _each(ctx, label, "fit_aligned", arrays, ctx.aligned, spec=S.to_dict(spec), dtype=dtype, n_weights=len(weights))
+
+
+def _evaluated(data: Data, weights, dtype: str, eval_rows: int) -> dict:
+    """What every aligned run is given besides its training rows: the starting weights, the train-set monitor's
+    first ``eval_rows`` rows and the test set (evaluated in float64 by the reference's forward pass)."""
+    return {"x_eval": data.x_train[:eval_rows], "y_eval": data.y_train[:eval_rows], "l_eval": data.labels_train[:eval_rows],
+            "x_test": data.x_test, "y_test": data.y_test, "l_test": data.labels_test,
+            **{f"w{i}": np.asarray(w, dtype=dtype) for i, w in enumerate(weights)}}
 
 
 def _each(ctx: Context, label: str, function: str, arrays: dict, frameworks: list[str], **kw) -> dict:
