@@ -13,6 +13,7 @@ then each array's C-order bytes at its offset from the end of the header, 64-byt
 from __future__ import annotations
 
 import json
+import os
 import struct
 from pathlib import Path
 
@@ -32,7 +33,11 @@ def save(path: str | Path, arrays: dict) -> None:
 
 def load(path: str | Path) -> dict[str, np.ndarray]:
     """The arrays, writable views into one buffer read from ``path``."""
-    return loads(bytearray(Path(path).read_bytes()), str(path))
+    with open(path, "rb") as f:  # read into the buffer the arrays will view: no second copy of the bytes
+        data = bytearray(os.fstat(f.fileno()).st_size)
+        if f.readinto(data) != len(data):
+            raise ValueError(f"{path}: the file changed while it was read")
+    return loads(data, str(path))
 
 
 def dumps(arrays: dict) -> bytes:

@@ -40,9 +40,29 @@ class TensorDiff:
                 "problem": self.problem, "scale": self.scale, "own_scale": self.own_scale}
 
 
-def compare(name: str, actual, expected, dtype: str | None = None, scale: float | np.ndarray | None = None) -> TensorDiff:
-    """``actual`` against the reference ``expected``; ``dtype`` is the dtype the run promised; ``scale`` the
-    operand scale (a number, or a magnitude tensor whose max is taken)."""
+def problem(name: str, actual, expected, dtype: str | None = None) -> TensorDiff | None:
+    """Why ``actual`` cannot be compared with ``expected`` at all (not an array, another shape or dtype, a
+    NaN/Inf where the reference is finite), or None: what a check asks of a tensor it does not judge by
+    its numbers (an optimizer step's input gradient, whose reference is the weight it updates)."""
+    why = _unlike(name, actual, expected, dtype)
+    if why is not None:
+        return why
+    actual = np.asarray(actual)
+    if actual.dtype.kind == "f" and not np.isfinite(np.max(actual, initial=0.0) - np.min(actual, initial=0.0)):
+        return _non_finite(name, actual, np.asarray(expected))
+    return None
+
+
+def _non_finite(name: str, actual: np.ndarray, expected: np.ndarray) -> TensorDiff | None:
+    bad = ~np.isfinite(actual) & np.isfinite(expected)
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        return TensorDiff(name, np.inf, np.inf, idx, f"{int(bad.sum())} non-finite value(s), first at {idx}")
+    return None
+
+
+def _unlike(name: str, actual, expected, dtype: str | None) -> TensorDiff | None:
+    """Not an array, another shape or dtype than the reference's, or not numbers."""
     expected = np.asarray(expected)
     try:
         actual = np.asarray(actual)
@@ -55,19 +75,33 @@ def compare(name: str, actual, expected, dtype: str | None = None, scale: float 
         return TensorDiff(name, np.inf, np.inf, None, f"dtype {actual.dtype}, expected {dtype}")
     if actual.dtype.kind not in "fiu":
         return TensorDiff(name, np.inf, np.inf, None, f"dtype {actual.dtype} is not numeric")
-    a = actual.astype(np.float64)
-    r = expected.astype(np.float64)
-    bad = ~np.isfinite(a) & np.isfinite(r)
-    if bad.any():
-        idx = tuple(int(i) for i in np.argwhere(bad)[0])
-        return TensorDiff(name, np.inf, np.inf, idx, f"{int(bad.sum())} non-finite value(s), first at {idx}")
+    return None
+
+
+def compare(name: str, actual, expected, dtype: str | None = None, scale: float | np.ndarray | None = None) -> TensorDiff:
+    """``actual`` against the reference ``expected``; ``dtype`` is the dtype the run promised; ``scale`` the
+    operand scale (a number, or a magnitude tensor whose max is taken)."""
+    why = _unlike(name, actual, expected, dtype)
+    if why is not None:
+        return why
+    a = np.asarray(actual, dtype=np.float64)  # no copy of a float64 array: nothing below writes to a or r
+    r = np.asarray(expected, dtype=np.float64)
     if a.size == 0:
         return TensorDiff(name, 0.0, 0.0, None)
-    diff = np.abs(a - r)
-    diff[~np.isfinite(diff)] = 0.0  # both non-finite alike
+    diff = np.subtract(a, r)
+    np.abs(diff, out=diff)
     flat = int(np.argmax(diff))
     max_abs = float(diff.flat[flat])
-    own = float(np.max(np.abs(r[np.isfinite(r)]), initial=0.0))
+    if np.isfinite(max_abs):  # then every a_i and r_i is finite: no masks to build (the common case)
+        own = float(max(r.max(), -r.min()))
+    else:
+        why = _non_finite(name, a, r)
+        if why is not None:
+            return why
+        diff[~np.isfinite(diff)] = 0.0  # both non-finite alike
+        flat = int(np.argmax(diff))
+        max_abs = float(diff.flat[flat])
+        own = float(np.max(np.abs(r[np.isfinite(r)]), initial=0.0))
     operands = 0.0 if scale is None else float(np.max(np.asarray(scale, dtype=np.float64), initial=0.0))
     denominator = max(own, operands) if np.isfinite(operands) else own
     max_rel = max_abs / denominator if denominator > 0 else (0.0 if max_abs == 0 else np.inf)

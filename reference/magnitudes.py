@@ -171,7 +171,17 @@ def network_magnitudes(spec, weights: list[Array], state: list[Array], x: Array,
 def step_scale(before: Array, after: Array) -> float:
     """An optimizer step w' = w - Delta: max(|w'|, sqrt(w^2 + Delta^2)) over the tensor."""
     before, after = np.asarray(before, dtype=np.float64), np.asarray(after, dtype=np.float64)
-    return float(np.max(np.maximum(np.abs(after), np.hypot(before, after - before)), initial=0.0))
+    if after.size == 0:
+        return 0.0
+    # max_i sqrt(w_i^2 + Delta_i^2) = sqrt(max_i (w_i^2 + Delta_i^2)): one square root, not np.hypot per element
+    # (a fifth of the matrix's judging time); hypot only where the squares leave the float64 range.
+    delta = np.subtract(after, before)
+    delta *= delta
+    sq = np.multiply(before, before)
+    sq += delta
+    largest = float(sq.max())
+    operands = np.sqrt(largest) if 1e-300 < largest < np.inf else float(np.max(np.hypot(before, after - before)))
+    return float(max(operands, after.max(), -after.min()))
 
 
 def trajectory_scales(start: Array, steps: list[Array]) -> list[float]:

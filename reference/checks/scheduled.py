@@ -20,7 +20,7 @@ from reference.checks import calls
 from reference.checks import keys as K
 from reference.checks.base import Check
 from reference.checks.result import CheckResult, backward_order
-from reference.compare import compare
+from reference.compare import compare, problem
 from reference.magnitudes import step_scale
 from reference.optimizers import HYPERPARAMETERS, make_optimizer
 from reference.params import resolve
@@ -102,9 +102,9 @@ class Scheduled(Check):
         for k in range(steps(c)):
             grads = [answers.get(K.at_step(k, K.grad(n))) for n in names]
             got = [answers.get(K.at_step(k, K.weight(n))) for n in names]
-            bad = [compare(f"{n} (its gradient)", g, w, c.dtype) for n, g, w in zip(names, grads, weights)]
-            if any(d.problem for d in bad):
-                out.append(backward_order(names, [d for d in bad if d.problem]))
+            bad = [d for d in (problem(f"{n} (its gradient)", g, w, c.dtype) for n, g, w in zip(names, grads, weights)) if d]
+            if bad:
+                out.append(backward_order(names, bad))
                 break
             before = [w.copy() for w in weights]
             reference_optimizer.update(weights, [np.asarray(g, dtype=np.float64) for g in grads])

@@ -28,7 +28,7 @@ from reference.checks import keys as K
 from reference.checks.base import Check
 from reference.checks.case import STEP_COUNT
 from reference.checks.result import CheckResult, backward_order
-from reference.compare import compare
+from reference.compare import compare, problem
 from reference.magnitudes import step_scale
 from reference.optimizers import HYPERPARAMETERS, make_optimizer
 from reference.params import resolve
@@ -139,9 +139,9 @@ class Step(Check):
         for s in range(STEP_COUNT):
             grads = [answers.get(K.at_step(s, K.grad(n))) for n in names]
             got = [answers.get(K.at_step(s, K.weight(n))) for n in names]
-            bad_grads = [compare(f"{n} (its gradient)", g, w, c.dtype) for n, g, w in zip(names, grads, weights)]
-            if any(d.problem for d in bad_grads):  # no update can be judged from a malformed gradient
-                steps.append(backward_order(names, [d for d in bad_grads if d.problem]))
+            bad_grads = [d for d in (problem(f"{n} (its gradient)", g, w, c.dtype) for n, g, w in zip(names, grads, weights)) if d]
+            if bad_grads:  # no update can be judged from a malformed gradient
+                steps.append(backward_order(names, bad_grads))
                 break
             before = [w.copy() for w in weights]
             reference_optimizer.update(weights, [np.asarray(g, dtype=np.float64) for g in grads])
