@@ -43,7 +43,11 @@ class Topic:
     # The sides left at their defaults (None: both). A side not listed is already aligned: it runs the
     # aligned spec in the native measurement too (a Keras model whose L2 a torch port turns into weight_decay).
     native_sides: tuple[str, ...] | None = None
-    measured: str = "predictions"  # what each side is asked: K steps, or "stopped-predictions" (an early-stopped fit)
+    # What each side is asked (reference/checks/trajectory.py, stopping.py): "predictions" after 1 and K steps,
+    # "losses" (the loss each reports) after 1 and K steps, "epoch-predictions" after the first and the last epoch,
+    # "stopped-predictions" (an early-stopped fit).
+    measured: str = "predictions"
+    group: str = ""  # a family --topic also accepts by name: "data-parallel"
 
 
 _MOMENTUM = ("momentum", {"learning_rate": 0.05, "momentum": 0.9})
@@ -66,6 +70,24 @@ def _class_weighted() -> S.Spec:
     base = _digits()
     weights = (1.0,) * 8 + (0.5, 4.0)
     return S.validate(dataclasses.replace(base, training=dataclasses.replace(base.training, class_weight=weights)))
+
+
+def _batch_size(rows: int) -> Callable[[], S.Spec]:
+    """The digits network trained for 10 epochs of the 256-row pool in batches of ``rows``."""
+    import dataclasses
+
+    def spec():
+        base = _digits()
+        return dataclasses.replace(base, training=dataclasses.replace(base.training, batch_size=rows))
+    return spec
+
+
+def _summed() -> S.Spec:
+    """The digits network on a summed cross-entropy (reduction='sum') at a rate for its sum: 0.05 / 32."""
+    import dataclasses
+
+    base = _digits(optimizer=("sgd", {"learning_rate": 0.05 / 32}))
+    return S.validate(dataclasses.replace(base, loss=dataclasses.replace(base.loss, reduction="sum")))
 
 
 def _clipped(rule: str) -> Callable[[], S.Spec]:
@@ -259,4 +281,36 @@ CATALOG: list[Topic] = [
            "MLPRegressor(solver='sgd', momentum=0, learning_rate_init=lr): 0.5 mean (a - y)^2, gradient (a - y) / N"),
           "learning_rate_init = 2 lr (and Adam's epsilon / 2: nnparity's mapping), or the spec's half_sse",
           lambda: S.load("regression_sigmoid10")),
+    Topic("sklearn-log-loss-clip", "scikit-learn's log loss clips probabilities at the dtype's epsilon",
+          ("keras-tensorflow", "sklearn"), (),
+          ("categorical_crossentropy(from_logits=True): -log softmax(z)_y, unbounded",
+           "MLPClassifier's log loss: probabilities clipped into eps .. 1 - eps, eps = 2.2e-16 in float64, so a row "
+           "scores at most -log(eps) = 36.04 however wrong (its gradient, p - y, is not clipped: the predictions of "
+           "both stay within rounding)"),
+          "nothing in scikit-learn turns the clip off: its loss equals the cross-entropy wherever every row's "
+          "probability of its class is above eps (here: the inputs scaled to [0, 1] instead of raw pixels 0 - 16, "
+          "whose logits stay within 36 of each other)",
+          lambda: _digits(divide_by=1.0), aligned_spec=lambda: _digits(), measured="losses"),
+    Topic("sklearn-batch-size", "fit's default batch size: scikit-learn min(200, n), Keras 32",
+          ("keras-tensorflow", "sklearn"), (),
+          ("model.fit(x, y, epochs=10): batch_size=32, 8 steps an epoch of the 256 rows",
+           "MLPClassifier(solver='sgd', momentum=0).fit(x, y): batch_size='auto' = min(200, n), 2 steps an epoch "
+           "(200 rows, then 56)"),
+          "batch_size=32 given to scikit-learn (or 200 to Keras); compared epoch for epoch on the shared order",
+          _batch_size(200), aligned_spec=_batch_size(32), native_sides=("sklearn",), measured="epoch-predictions"),
+    Topic("ddp-local-mean", "over replicas: each replica's own mean loss, averaged by DDP (uneven shards)",
+          ("numpy", "torch-x3"), (Native.DDP_LOCAL_MEAN,),
+          ("one process: the mean over each batch of 32 rows",
+           "DDP over 3 replicas (gloo), each back-propagating criterion(model(x_r), y_r), its mean over its 11, 11 or "
+           "10 rows, which DDP averages: rows of the third replica weigh 1/30, the others' 1/33"),
+          "each replica's summed loss times N / B (torch's own DDP test: the mean times world_size * local_bs / "
+          "global_bs; nnparity's reference/replicas.py)",
+          lambda: _digits(), group="data-parallel"),
+    Topic("ddp-summed-loss", "over replicas: a summed loss under DDP's gradient averaging",
+          ("numpy", "torch-x2"), (Native.DDP_SUMMED_LOSS,),
+          ("one process: CrossEntropyLoss(reduction='sum') over the batch, SGD(0.05 / 32)",
+           "DDP over 2 replicas, the same loss on each replica's 16 rows: DDP averages the gradients, so each step "
+           "is half the one-process step (1/N)"),
+          "each replica's sum times N (or the learning rate times N)",
+          _summed, group="data-parallel"),
 ]

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nnparity.divergence_catalog import CATALOG, Topic
-from reference.checks import collect, make_case  # noqa: F401  (collect runs in the implementations' processes)
+from reference.batches import BatchSchedule
+from reference.checks import POOL_ROWS, collect, make_case  # noqa: F401  (collect runs in the implementations' processes)
 from reference.checks.stopping import MONITORED
 from reference.compare import compare
 
@@ -62,9 +63,19 @@ def _case(topic: Topic, side: str, native: tuple, spec_fn, aligned_spec, steps: 
     # The numpy reference has no framework defaults: it is the convention the other side is measured against.
     # A side the topic keeps aligned runs the aligned spec with no native aspect.
     if side == "numpy" or (topic.native_sides is not None and side not in topic.native_sides):
-        return make_case(aligned_spec(), topic.dtype, steps=steps, native=())
-    return make_case(spec_fn(), topic.dtype, steps=steps, native=native)
+        spec, native = aligned_spec(), ()
+    else:
+        spec = spec_fn()
+    if topic.measured == "epoch-predictions":  # every epoch of the spec, at the side's own batch size
+        steps = spec.training.epochs * BatchSchedule(POOL_ROWS, min(spec.training.batch_size, POOL_ROWS), 1, 0).steps_per_epoch
+    return make_case(spec, topic.dtype, steps=steps, native=native)
 
 
 def catalog(keys: list[str] | None = None) -> list[Topic]:
-    return [t for t in CATALOG if not keys or t.key in keys]
+    """The topics named in ``keys`` (a topic's key, or a group's: ``data-parallel``), or every topic."""
+    return [t for t in CATALOG if not keys or t.key in keys or (t.group and t.group in keys)]
+
+
+def unknown_topics(keys: list[str]) -> list[str]:
+    known = {t.key for t in CATALOG} | {t.group for t in CATALOG if t.group}
+    return [k for k in keys if k not in known]

@@ -28,7 +28,9 @@ QUICK = [("adam-epsilon", 10, 1e-6), ("rmsprop-defaults", 5, 1e-2), ("adagrad-de
          ("dropout-generators", 5, 1e-2), ("clipnorm-per-tensor", 5, 1e-3), ("clip-grad-norm-epsilon", 5, 1e-8),
          ("schedule-per-epoch", 10, 1e-4), ("weighted-mean", 5, 1e-4), ("early-stopping-restore", 1, 1e-2),
          ("early-stopping-monitor", 1, 1e-2), ("sklearn-sgd-momentum", 5, 1e-2), ("sklearn-adam-epsilon", 10, 1e-6),
-         ("sklearn-alpha", 10, 1e-3), ("sklearn-init", 2, 1e-1), ("sklearn-squared-loss", 5, 1e-2)]
+         ("sklearn-alpha", 10, 1e-3), ("sklearn-init", 2, 1e-1), ("sklearn-squared-loss", 5, 1e-2),
+         ("sklearn-log-loss-clip", 1, 1e-2), ("sklearn-batch-size", 1, 1e-1), ("ddp-local-mean", 5, 1e-4),
+         ("ddp-summed-loss", 5, 1e-2)]  # the batch size's: epochs, not steps
 
 
 @pytest.mark.parametrize("key, steps, native_floor", QUICK, ids=[q[0] for q in QUICK])
@@ -45,8 +47,9 @@ def test_native_gap_opens_and_aligned_closes_it(impls, key, steps, native_floor)
 
 def test_every_topic_names_its_sides_settings_and_fix():
     for t in catalog():
-        assert all(side in registry.names() for side in t.sides), t.key
-        assert t.native and all(t.defaults) and t.aligned
+        assert all(side in registry.names() or registry.is_replicated(side) for side in t.sides), t.key
+        # a default left on (a native aspect), or a spec the native side is given (its batch size, its inputs)
+        assert (t.native or t.aligned_spec is not None) and all(t.defaults) and t.aligned
 
 
 def test_command_writes_the_topics_json(tmp_path):

@@ -45,6 +45,10 @@ class Native(Enum):
                      "Keras's L2(l2): scikit-learn adds 0.5 alpha sum W^2 / N, so it regularises 1 / (2N) as much")
     SKLEARN_SQUARED_LOSS = ("MLPRegressor's squared loss as it is, at the spec's learning rate: half the spec's mse, so "
                             "every gradient, and so every SGD step, is half the spec's")
+    DDP_LOCAL_MEAN = ("over replicas, each replica's loss the mean over its own rows (criterion(model(x_r), y_r)), "
+                      "which DDP then averages: the mean of the replicas' means")
+    DDP_SUMMED_LOSS = ("over replicas, a summed loss (reduction='sum') as one process writes it, each replica summing "
+                       "its own rows, which DDP then averages: 1/N of the global sum's gradient")
 
     @property
     def key(self) -> str:

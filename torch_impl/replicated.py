@@ -23,7 +23,9 @@ import torch
 import torch.distributed as dist
 
 from reference import bundle, replicas
+from reference import native as N
 from reference import spec as S
+from reference.native import Native
 from torch_impl import losses, model
 from torch_impl.implementation import TorchHandle, TorchImplementation
 
@@ -60,6 +62,7 @@ class ReplicaHandle:
     torch: TorchHandle
     ddp: torch.nn.parallel.DistributedDataParallel
     id: int
+    native: frozenset = frozenset()  # the data-parallel defaults left on (nnparity divergences --topic data-parallel)
 
     @property
     def spec(self) -> S.Spec:
@@ -69,7 +72,8 @@ class ReplicaHandle:
 class ReplicatedTorch(TorchImplementation):
     """``TorchImplementation`` with every call made on N replicas at once (see the module's docstring)."""
 
-    native_aspects = frozenset()
+    # What a user porting a one-process loop writes on each replica: natively, only for nnparity divergences.
+    native_aspects = frozenset({Native.DDP_LOCAL_MEAN, Native.DDP_SUMMED_LOSS})
 
     def __init__(self):
         _join()
@@ -114,10 +118,11 @@ class ReplicatedTorch(TorchImplementation):
     # ---- the protocol, on rank 0 ----
 
     def build(self, spec, weights, *, dtype, device, native: frozenset = frozenset()) -> ReplicaHandle:
-        if native:
-            raise ValueError("replicas run aligned only")
+        unknown = frozenset(native) - self.native_aspects
+        if unknown:
+            raise ValueError(f"replicas run aligned, or with {N.keys(self.native_aspects)} natively; not {N.keys(unknown)}")
         return self._call("build", None, {f"w{i}": w for i, w in enumerate(weights)}, spec=S.to_dict(spec),
-                          dtype=dtype, device=device)
+                          dtype=dtype, device=device, native=N.keys(native))
 
     def forward(self, h, x, training=False, masks=None):
         return self._call("forward", h, self._batch(x, None, masks), training=training)
@@ -133,6 +138,11 @@ class ReplicatedTorch(TorchImplementation):
 
     def end_epoch(self, h):
         self._call("end_epoch", h, {})
+
+    def train(self, h, x, y, batches):
+        """One data-parallel step per batch (``step``'s), the loop run on every replica: one broadcast for all of
+        them (the studies' runs), not one per step."""
+        return self._call("train", h, {"x": x, "y": y, **{f"batch{i}": np.asarray(b) for i, b in enumerate(batches)}})
 
     def weights(self, h):
         return model.canonical(h.torch.model)
@@ -163,7 +173,7 @@ class ReplicatedTorch(TorchImplementation):
         """This replica's rows of each dropout mask (sent as ``mask:layers[i]``), or None."""
         return {k[5:]: m for k, m in local.items() if k.startswith("mask:")} or None
 
-    def _build(self, _, arrays, spec, dtype, device):
+    def _build(self, _, arrays, spec, dtype, device, native=()):
         spec = S.from_dict(spec, "replicated build")
         weights = [arrays[f"w{i}"] for i in range(len(arrays))]
         th = super().build(spec, weights, dtype=dtype, device=device)
@@ -175,7 +185,7 @@ class ReplicatedTorch(TorchImplementation):
         ddp(torch.zeros((0, spec.n_inputs), dtype=th.dtype, device=th.device)).sum().backward()
         th.model.zero_grad(set_to_none=False)
         self._ids += 1
-        h = self.handles[self._ids] = ReplicaHandle(th, ddp, self._ids)
+        h = self.handles[self._ids] = ReplicaHandle(th, ddp, self._ids, N.from_keys(native))
         return h
 
     def _forget(self, _, arrays):
@@ -203,15 +213,21 @@ class ReplicatedTorch(TorchImplementation):
         return self._outputs(h, arrays, training)
 
     def _replica_loss(self, h, arrays) -> tuple[torch.Tensor, torch.Tensor]:
-        """(what this replica back-propagates, its share of the reported data loss) (``reference/replicas.py``)."""
+        """(what this replica back-propagates, its share of the reported loss) (``reference/replicas.py``): aligned,
+        ``N/B`` times its summed per-sample losses (``N`` times for a summed loss) plus the L2 term, so that DDP's
+        average is the global batch's gradient; natively (``DDP_LOCAL_MEAN``, ``DDP_SUMMED_LOSS``) the spec's
+        reduction over its own rows plus the L2 term, what a one-process loop becomes on each replica."""
         th, spec = h.torch, h.spec
         _, local = self._shard(arrays)
         x, y = self._tensor(th, local["x"]), self._tensor(th, local["y"])
         th.model.prepare(True, self._masks(th, self._local_masks(local)))
         z = h.ddp(x)
+        penalty = self._penalty(th)
+        if h.native & {Native.DDP_LOCAL_MEAN, Native.DDP_SUMMED_LOSS}:
+            own = losses.data_loss(spec.loss.name, spec.loss.reduction, z, th.model.head(z), y)
+            return own + penalty, (own.detach() + penalty.detach()) / self.world
         share = losses.data_loss(spec.loss.name, "sum", z, th.model.head(z), y) * (
             replicas.loss_scale(spec.loss.reduction, len(arrays["x"]), self.world) / self.world)
-        penalty = self._penalty(th)
         return share * self.world + penalty, share.detach() + penalty.detach() / self.world
 
     def _loss_and_grads(self, h, arrays):
@@ -232,6 +248,14 @@ class ReplicatedTorch(TorchImplementation):
         th.optimizer.step()
         self._after_step(th)
         return model.canonical(th.model)
+
+    def _train(self, h, arrays):
+        x, y = arrays["x"], arrays["y"]
+        weights = model.canonical(h.torch.model)
+        for i in range(sum(k.startswith("batch") for k in arrays)):
+            idx = arrays[f"batch{i}"]
+            weights = self._step(h, {"x": x[idx], "y": y[idx]})
+        return weights
 
     def _end_epoch(self, h, arrays):
         super().end_epoch(h.torch)

@@ -9,16 +9,20 @@ from rich.table import Table
 from nnparity import registry, report
 from nnparity.arguments import Once, positive_int, writable_file
 from nnparity.console import out, sci
-from nnparity.divergences import Measured, catalog, measure
+from nnparity.divergences import Measured, catalog, measure, unknown_topics
 from reference.errors import UserError
 
 START_SHOWN = 1e-12  # below this, the two sides' starting outputs differ only by rounding
 
 
-def _gap_text(g, steps_sep=" / ") -> str:
+def _gap_text(g, measured: str = "predictions", steps_sep=" / ") -> str:
     if g.error:
         return "error"
     text = f"{sci(g.step1)}{steps_sep}{sci(g.stepK)}"
+    if measured == "losses":  # the loss each side reports, not its predictions
+        text = f"loss {text}"
+    elif measured == "epoch-predictions":  # after the first epoch / the last, however many steps each side took
+        text = f"epoch 1{steps_sep}last: {text}"
     if g.epochs is not None:  # an early-stopping topic: the first epoch's monitored value / the end
         text = f"val_loss {sci(g.step1)}{steps_sep}end {sci(g.stepK)} (stopped after {g.epochs[0]} / {g.epochs[1]} epochs)"
     return text + (f" (start {sci(g.before)})" if g.before > START_SHOWN else "")
@@ -30,8 +34,8 @@ def _table(rows: list[Measured], steps: int) -> Table:
     for col in ("#", "divergence", "sides", "native gap", "aligned gap"):
         t.add_column(col, justify="right" if col in ("#",) else "left")
     for i, m in enumerate(rows, 1):
-        t.add_row(str(i), m.topic.title, f"{m.topic.sides[0]} vs {m.topic.sides[1]}", f"[bold]{_gap_text(m.native)}[/]",
-                  _gap_text(m.aligned))
+        t.add_row(str(i), m.topic.title, f"{m.topic.sides[0]} vs {m.topic.sides[1]}", f"[bold]{_gap_text(m.native, m.topic.measured)}[/]",
+                  _gap_text(m.aligned, m.topic.measured))
     return t
 
 
@@ -46,15 +50,18 @@ def markdown(rows: list[Measured], steps: int) -> str:
     for m in rows:
         tp = m.topic
         lines.append(f"| {tp.title} | {tp.sides[0]} vs {tp.sides[1]} | {tp.sides[0]}: {tp.defaults[0]}; "
-                     f"{tp.sides[1]}: {tp.defaults[1]} | **{_gap_text(m.native)}** | {tp.aligned} | {_gap_text(m.aligned)} |")
+                     f"{tp.sides[1]}: {tp.defaults[1]} | **{_gap_text(m.native, tp.measured)}** | {tp.aligned} | "
+                     f"{_gap_text(m.aligned, tp.measured)} |")
     return "\n".join(lines) + "\n"
 
 
 def run(args) -> int:
     topics = catalog(args.topic)
-    if args.topic and len(topics) != len(args.topic):
+    if args.topic and unknown_topics(args.topic):
+        groups = sorted({t.group for t in catalog() if t.group})
         known = ", ".join(t.key for t in catalog())
-        raise UserError(f"--topic: unknown topic in {args.topic}; known: {known}.")
+        raise UserError(f"--topic: unknown topic {', '.join(unknown_topics(args.topic))}; known: {known}; and the groups "
+                        f"{', '.join(groups)}.")
     writable_file(args.json, "--json")
     started = time.perf_counter()
     impls: dict = {}

@@ -41,7 +41,8 @@ from reference.errors import Unsupported
 CHECKS: dict[str, Check] = {c.name: c for c in [
     Weights(), Forward(training=False), Forward(training=True), LossAndGrads("loss"), LossAndGrads("grads"),
     LargeLogits(), State(), *(Step(k) for k in STEP_OPTIMIZERS), *(Scheduled(k) for k in SCHEDULED), Trajectory(),
-    EarlyStopped(), ReplicaAgreement(), Predictions(), StoppedPredictions(),
+    EarlyStopped(), ReplicaAgreement(), Predictions(), Predictions("losses"), Predictions("epoch-predictions"),
+    StoppedPredictions(),
 ]}
 
 

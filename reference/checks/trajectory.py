@@ -61,18 +61,37 @@ class Trajectory(Check):
 
 
 class Predictions(Check):
-    name = "predictions"
+    """Not a parity check: what ``nnparity divergences`` compares between two sides, before training (``p0``), after
+    the first step and after the last (K) of the shared schedule (``p1``, ``pK``):
+
+    * ``predictions``: the output on the check batch;
+    * ``losses``: the loss on the check batch as the side reports it (L2 terms included): where the two sides
+      agree on every output but not on what the loss of those outputs is (scikit-learn's clipped log loss);
+    * ``epoch-predictions``: the output after the first epoch and after the spec's last, the case's batches
+      being that many epochs of the schedule: two sides whose batch sizes differ compared where a user compares
+      them, epoch for epoch, not step for step."""
+
     parity = False
+
+    def __init__(self, name: str = "predictions"):
+        self.name = name
+
+    def _measure(self, impl, h, case):
+        if self.name == "losses":
+            loss, _ = calls.loss_and_grads(impl, h, case.spec, case.x, case.y, None, case.weights_of(slice(0, len(case.x))))
+            return np.asarray([loss], dtype=np.float64)
+        return calls.forward(impl, h, case.spec, case.x)
 
     def ask(self, impl, case):
         spec = case.spec
         h = calls.build(impl, case)
-        out = {"p0": calls.forward(impl, h, spec, case.x)}
+        first = case.steps_per_epoch if self.name == "epoch-predictions" else 1
+        out = {"p0": self._measure(impl, h, case)}
         for k, idx in enumerate(case.batches):
             calls.step(impl, h, spec, case.pool_x[idx], case.pool_y[idx], _masks(case, k), case.weights_of(idx))
             if (k + 1) % case.steps_per_epoch == 0:
                 calls.end_epoch(impl, h, spec)
-            if k == 0:
-                out["p1"] = calls.forward(impl, h, spec, case.x)
-        out["pK"] = calls.forward(impl, h, spec, case.x)
+            if k + 1 == first:
+                out["p1"] = self._measure(impl, h, case)
+        out["pK"] = self._measure(impl, h, case)
         return out

@@ -1,0 +1,93 @@
+"""Breast cancer over data-parallel replicas (issue 16's study): document 004's width x learning-rate grid, trained
+in float64 by torch as 2 ``DistributedDataParallel`` replicas over gloo (``torch-x2``) and in one process (the
+reference and torch), from the same weights on the same batches.
+
+Each batch of 100 rows is split into two contiguous shards (``reference/replicas.py``; the shards of the epoch's
+last, short batch are in the notes), each replica back-propagates N/B times its summed losses plus the L2 term, and DDP
+averages the gradients: the global batch's gradient. The question a user asks after the port: does the replicated
+run end where the single-process run ends? Per cell: the test accuracy in each, and the final weights' gap to the
+reference against the trajectory bound with every step at full relative size (and the all-reduce's rounding,
+``tolerance.replica_term``), or, in a chaotic cell, 16 times the reference's own separation from one rounding away.
+Keras is not in it: its data-parallel engines (MirroredStrategy, keras.distribution) are not wired yet.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from nnparity.studies import aligned, plots, sensitivity
+from nnparity.studies.breast_cancer import ETAS, WIDTHS, _spec
+from nnparity.studies.context import Context
+from reference import datasets, replicas, tolerance
+from reference import spec as S
+from reference.weights import init_weights
+
+NAME = "breast-cancer-replicas"
+TITLE = "Breast cancer over 2 data-parallel replicas: torch DDP (gloo) against one process, the width x rate grid, float64"
+REPLICAS = 2
+FRAMEWORKS = ["numpy", "torch", f"torch-x{REPLICAS}"]  # the reference first: every gap is measured to it
+
+
+def _cell(ctx: Context, data, n: int, eta: float, epochs: int) -> dict:
+    spec = _spec(n, eta, epochs)
+    res = aligned.run(ctx, spec, data, init_weights(spec), epochs, f"breast cancer x{REPLICAS} n={n} eta={eta:g}",
+                      dtype="float64", eval_rows=len(data.x_train), eval_every=epochs, frameworks=FRAMEWORKS)
+    steps = epochs * int(np.ceil(len(data.x_train) / spec.training.batch_size))
+    formula = tolerance.trajectory_bounds(spec, "float64", spec.training.batch_size, spec.optimizer, [1.0] * steps,
+                                          replicas=REPLICAS)[-1]
+    own = sensitivity.separation(spec, data, init_weights(spec), epochs)
+    bound = max(formula, tolerance.SAFETY * own)
+    accs = {k: res[k]["curve"][-1]["test_accuracy"] for k in FRAMEWORKS}
+    return {"test_accuracy": accs, "weight_gap": {k: res["weight_gaps"][k] for k in FRAMEWORKS[1:]},
+            "train_seconds": {k: res[k]["train_seconds"] for k in FRAMEWORKS},
+            "weight_bound": bound, "reference_separation": own, "chaotic": bool(tolerance.SAFETY * own > formula),
+            "same_accuracy": len(set(accs.values())) == 1,
+            "within_bound": all(not (g > bound) for g in res["weight_gaps"].values())}
+
+
+def _sizes(rows: int) -> str:
+    return " / ".join(str(p.stop - p.start) for p in replicas.shards(rows, REPLICAS))
+
+
+def run(ctx: Context) -> dict:
+    widths, etas = ([1, 10], [1e-2]) if ctx.quick else (WIDTHS, ETAS)
+    epochs = 5 if ctx.quick else 100
+    data = datasets.for_spec(S.load("breast_cancer_relu10"), dtype=np.float64)
+    grid = {f"{n}/{eta:g}": _cell(ctx, data, n, eta, epochs) for n in widths for eta in etas}
+    replicated = FRAMEWORKS[-1]
+    same = sum(c["same_accuracy"] for c in grid.values())
+    within = sum(c["within_bound"] for c in grid.values())
+    worst = max(c["weight_gap"][replicated] for c in grid.values())
+    notes = [f"float64, the spec's glorot-uniform weights, the shared schedule (batch 100, {epochs} epochs of "
+             f"{len(data.x_train)} rows: {int(np.ceil(len(data.x_train) / 100)) * epochs} steps), SGD at each cell's rate.",
+             f"{replicated}: {REPLICAS} processes started by torch.distributed.run on this machine; each batch cut into "
+             f"contiguous shards ({_sizes(100)} rows; the epoch's last batch of {len(data.x_train) % 100}: "
+             f"{_sizes(len(data.x_train) % 100)}), loss N/B x the shard's summed losses + L2, gradients averaged by DDP.",
+             f"Same test accuracy in all three in {same} of {len(grid)} cells; final weights within the bound in "
+             f"{within} of {len(grid)}; the largest gap of {replicated} to the reference {worst:.1e}."]
+    return {"grid": grid, "widths": widths, "etas": etas, "epochs": epochs, "replicas": REPLICAS,
+            "frameworks": FRAMEWORKS, "notes": notes, "figures": [_figure(ctx, widths, etas, grid)],
+            "document": {"printed": None, "note": "Document 004 trains this grid in one process; it prints no numbers."}}
+
+
+def _figure(ctx: Context, widths, etas, grid) -> str:
+    fig, axes = plots.figure(ncols=len(FRAMEWORKS), nrows=1, width=3.4, height=3.3)
+    for c, name in enumerate(FRAMEWORKS):
+        values = [[grid[f"{n}/{eta:g}"]["test_accuracy"][name] for eta in etas] for n in widths]
+        plots.heatmap(axes[0][c], values, widths, [f"{e:g}" for e in etas], f"{name}\ntest accuracy", "eta", "neurons")
+    return plots.save(fig, ctx.folder(NAME) / "breast_cancer_replicas.png")
+
+
+def markdown(r: dict) -> str:
+    names, replicated = r["frameworks"], r["frameworks"][-1]
+    out = "| neurons | eta | " + " | ".join(f"{n}: test accuracy" for n in names) + \
+          f" | weight gap torch / {replicated} | bound | agree |\n" + "|" + "---|" * (len(names) + 5) + "\n"
+    for key, c in r["grid"].items():
+        n, eta = key.split("/")
+        verdict = "yes" if c["same_accuracy"] and c["within_bound"] else "**no**"
+        if c["chaotic"]:
+            verdict += " (chaotic: the reference from one rounding away ends " + f"{c['reference_separation']:.0e} apart)"
+        out += (f"| {n} | {eta} | " + " | ".join(f"{c['test_accuracy'][k]:.3f}" for k in names)
+                + f" | {c['weight_gap']['torch']:.1e} / {c['weight_gap'][replicated]:.1e} | {c['weight_bound']:.1e} | {verdict} |\n")
+    out += "\n" + "\n".join(f"- {n}" for n in r["notes"]) + "\n"
+    out += "".join(f"\n![{f}]({NAME}/{f})\n" for f in r["figures"])
+    return out
