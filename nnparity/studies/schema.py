@@ -14,6 +14,8 @@ RESULTS = {
                "sklearn": dict},
     "gates": {"document": dict, "replay": dict, "training": dict, "runs": dict, "figures": list},
     "even-odd": {"document": dict, "replay": dict, "replay_matches_document": dict, "corrected_network": dict},
+    "breast-cancer-replicas": {"grid": dict, "widths": list, "etas": list, "epochs": int, "replicas": int,
+                               "frameworks": list, "figures": list, "notes": list},
 }
 
 
