@@ -85,12 +85,12 @@ BUILTIN: dict[str, Callable] = {
 
 # Implementations that train over N data-parallel replicas with their framework's own engine, by base name:
 # the replicated implementation's target, or why there is none yet (reference/replicas.py).
-REPLICATED: dict[str, str] = {"torch": "torch_impl.replicated:ReplicatedTorch"}
+REPLICATED: dict[str, str] = {"torch": "torch_impl.replicated:ReplicatedTorch",
+                              "keras-jax": "keras_impl.replicated:ReplicatedKerasJax"}
 NO_REPLICAS = {
     "numpy": "the reference runs in one process: it is what the replicas are compared with",
     "sklearn": "scikit-learn's MLP has no data-parallel training",
     "keras-tensorflow": "Keras on TensorFlow over replicas (MirroredStrategy): not wired yet",
-    "keras-jax": "Keras on JAX over replicas (keras.distribution.DataParallel): not wired yet",
     "keras-torch": "Keras on torch over replicas (torch DDP around a Keras model): not wired yet",
 }
 
@@ -105,7 +105,24 @@ def _replicated(name: str, timeout: float, single_thread: bool):
     base, n = _replica_parts(name)
     if base not in REPLICATED:
         return Unavailable(name, NO_REPLICAS.get(base, f"{base} has no data-parallel engine here"))
+    if base == "keras-jax":
+        return _jax_devices(name, REPLICATED[base], n, timeout, single_thread)
     return torch_replicas(name, REPLICATED[base], n, timeout, single_thread)
+
+
+def _jax_devices(name: str, target: str, replicas: int, timeout: float, single_thread: bool):
+    """Keras on JAX over ``replicas`` host devices of one process (``keras_impl/replicated.py``); one machine only."""
+    from keras_impl import backends
+    from nnparity.replica_topology import announced
+
+    if announced(replicas).nnodes > 1:
+        return Unavailable(name, "Keras on JAX over several machines (jax.distributed): not wired; its replicas are "
+                                 "the host devices of one process")
+    if why := backends.missing("jax"):
+        return Unavailable(name, why)
+    env = backends.environment("jax", single_thread)
+    env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={replicas}".strip()
+    return Worker(name, target, env, timeout=timeout)
 
 
 def torch_replicas(name: str, target: str, replicas: int, timeout: float = DEFAULT_TIMEOUT, single_thread: bool = True):

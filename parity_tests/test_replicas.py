@@ -70,8 +70,47 @@ def test_the_command_runs_replicas_and_declines_what_has_no_data_parallel_engine
     assert code == 0 and "torch-x2" in capsys.readouterr().out
     assert main(["parity", "--replicas", "2", "--impl", "parity_tests.plugins.user_mlp:UserMLP"]) == 2
     assert "replicas run the built-in implementations only" in capsys.readouterr().err
-    unavailable = registry.make("keras-jax-x2").hello()["available"]
-    assert "keras.distribution.DataParallel" in unavailable
+    unavailable = registry.make("keras-tensorflow-x2").hello()["available"]
+    assert "MirroredStrategy" in unavailable
+
+
+def test_keras_on_jax_over_two_devices_matches_the_reference_batch_norm_included():
+    """keras.distribution.DataParallel over 2 host devices: one SPMD program whose loss is the global batch's, so its
+    gradients, every optimizer's steps, 50 steps and batch normalization's moving statistics (the global batch's:
+    a synchronised BatchNorm) match the one-process reference; the devices' copies stay bitwise equal."""
+    out = _run(["breast_cancer_relu10_bn", "digits_even_odd"], registry.make("keras-jax-x2"))
+    assert out and all(o.status == "pass" for o in out.values()), [(k, o.status, o.message) for k, o in out.items()
+                                                                    if o.status != "pass"][:3]
+    assert out["breast_cancer_relu10_bn:float64:state"].max_rel <= 1e-14
+    assert out["breast_cancer_relu10_bn:float64:replicas"].max_rel == 0.0
+
+
+def test_keras_on_jax_shards_the_batch_and_all_reduces(tmp_path):
+    """Not one device doing all the work: the batch's rows are split over the devices, and the compiled gradient
+    holds the all-reduce XLA inserted (its optimised HLO, dumped)."""
+    code = f"""
+import os
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2 --xla_dump_to={tmp_path} --xla_dump_hlo_as_text"
+os.environ["KERAS_BACKEND"], os.environ["JAX_ENABLE_X64"] = "jax", "1"
+from keras_impl.replicated import ReplicatedKerasJax
+from reference import spec as S
+from reference.checks import make_case
+impl = ReplicatedKerasJax()
+case = make_case(S.load("digits_even_odd"), "float64")
+h = impl.build(case.spec, case.weights, dtype="float64", device="cpu")
+print([s.data.shape[0] for s in impl._shard(case.x).addressable_shards])
+impl.loss_and_grads(h, case.x, case.y)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split()[-2:] == ["[32,", "32]"]
+    assert any("all-reduce" in f.read_text() for f in tmp_path.glob("*jit_f*after_optimizations.txt"))
+
+
+def test_keras_on_jax_declines_a_batch_that_does_not_split_into_equal_shards(capsys):
+    assert main(["parity", "--replicas", "3", "--impl", "keras-jax", "--spec", "gates_xor", "--dtype", "float64",
+                 "--check", "grads"]) == 1  # nothing checked: 4 rows over 3 devices
+    assert "jax shards a batch into equal parts only" in capsys.readouterr().out
 
 
 def _alive(pids: list[int]) -> list[int]:

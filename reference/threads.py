@@ -13,5 +13,7 @@ SINGLE_THREAD = {
     "MKL_NUM_THREADS": "1",
     "TF_NUM_INTRAOP_THREADS": "1",
     "TF_NUM_INTEROP_THREADS": "1",
-    "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+    # Flags only: XLA stops reading XLA_FLAGS at the first token that is not one (an "intra_op_parallelism_threads=1"
+    # here until this stop silently dropped every flag after it: keras-jax's fast compilation and its device count).
+    "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false",
 }

@@ -1,0 +1,106 @@
+"""Keras on JAX over N data-parallel replicas: ``keras.distribution.DataParallel`` over N host devices
+(``--xla_force_host_platform_device_count``), one process, against the single-process reference on the global batch.
+
+Under the distribution every variable is replicated on the N devices (``DataParallel``'s variable layout) and this
+adapter puts each batch's rows on them in N contiguous shards (``NamedSharding(mesh, P("batch"))``: ``reference/
+replicas.py``'s split, which on JAX must be equal parts). The jitted gradient is then one SPMD program: each device
+computes its shard's part of the global batch's loss, and XLA inserts the all-reduce. So the loss is the global
+batch's mean by construction: the per-replica-mean divergence of DDP and MirroredStrategy does not arise, and
+batch normalization's statistics are the global batch's (a synchronised BatchNorm, with no layer to swap in).
+The optimizer's update runs on the replicated gradients and weights, on every device alike.
+
+The devices' copies of each variable are read back one by one (``replica_weights``: each ``addressable_shard``);
+the ``replicas`` check compares them bitwise.
+
+Declined (``supports``): a spec whose batches (the check batch of 64 rows, the schedule's batches and the epoch's
+last, short one) do not split into N equal parts, because jax shards only equal parts; and early stopping
+(``fit`` under the distribution is not wired).
+"""
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_impl.implementation import KerasImplementation, _device
+from reference import datasets
+from reference.checks.case import CHECK_ROWS, POOL_ROWS
+
+
+def _batch_rows(spec) -> list[int]:
+    """Every batch size the checks hand a step or a gradient: the check batch, the schedule's and the epoch's last,
+    over the pool ``make_case`` draws (the first ``POOL_ROWS`` training rows, fewer for a small dataset)."""
+    pool = len(datasets.for_spec(spec, dtype=np.float64, train_rows=POOL_ROWS).x_train)
+    batch = min(spec.training.batch_size, pool)
+    return sorted({min(CHECK_ROWS, pool), batch} | ({pool % batch} if pool % batch else set()))
+
+
+class ReplicatedKerasJax(KerasImplementation):
+    """``KerasImplementation`` with every batch sharded over this process's N jax devices (module docstring)."""
+
+    native_aspects = frozenset()
+
+    def __init__(self):
+        import jax
+        from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+        super().__init__()
+        if self.backend != "jax":
+            raise RuntimeError(f"keras-jax replicas need KERAS_BACKEND=jax, not {self.backend}")
+        self.world = jax.device_count()
+        self.name = f"keras-jax-x{self.world}"
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=jax.devices()))
+        self._rows = NamedSharding(Mesh(np.array(jax.devices()), ("batch",)), PartitionSpec("batch"))
+
+    def supports(self, spec) -> str | None:
+        why = super().supports(spec)
+        if why is None and spec.training.early_stopping is not None:
+            why = "early stopping over replicas: model.fit under keras.distribution is not wired yet"
+        uneven = [r for r in _batch_rows(spec) if r % self.world]
+        if why is None and uneven:
+            why = (f"batches of {', '.join(map(str, uneven))} rows over {self.world} replicas: jax shards a batch into "
+                   "equal parts only (keras.distribution.DataParallel), so an uneven shard is not expressible")
+        return why
+
+    def devices(self) -> list[str]:
+        return ["cpu"]
+
+    def _shard(self, a):
+        """``a``'s rows over the devices, contiguously (a list of inputs: each of them)."""
+        import jax
+
+        if isinstance(a, list):
+            return [self._shard(t) for t in a]
+        if a is None:
+            return None
+        a = np.asarray(a)
+        if len(a) % self.world:
+            raise ValueError(f"a batch of {len(a)} rows does not split into {self.world} equal shards")
+        return jax.device_put(a, self._rows)
+
+    def _grads(self, h, x, y, masks, sample_weight=None):
+        w = self._row_weights(h, y, sample_weight)
+        loss, grads, new_state = h.value_and_grad(self._shard(h.built.inputs(x, masks, True)), self._shard(y), self._shard(w))
+        return loss, [grads[j] for j in h.built.trainable_order], new_state
+
+    def layer_outputs(self, h, x, training=False, masks=None):
+        self._live(h)
+        with keras.device(_device(h.device)), self._restoring(h) if training else nullcontext():
+            outs = h.layer_outputs(self._shard(h.built.inputs(x, masks, training)), training)
+            return [np.array(ops.convert_to_numpy(a)) for a in outs]
+
+    def train(self, h, x, y, batches):
+        """One data-parallel ``step`` per batch (``fit`` under the distribution is not wired)."""
+        weights = self.weights(h)
+        for idx in batches:
+            weights = self.step(h, x[idx], y[idx])
+        return weights
+
+    def replica_weights(self, h) -> list[list[np.ndarray]]:
+        """Each device's copy of every weight, device 0's first."""
+        self._live(h)
+        per_device = [sorted(v.value.addressable_shards, key=lambda s: s.device.id) for v in h.built.weights]
+        return [[np.array(shards[r].data) for shards in per_device] for r in range(self.world)]
+
