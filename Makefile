@@ -7,13 +7,14 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test lint data install clean
 
-# The default matrix, then the data-parallel cells of a representative subset: torch over 2 replicas on
-# networks with an uneven last batch (regression_sigmoid10, digits_sigmoid50_sklearn), L2 and Adam.
-REPLICA_SPECS := gates_xor digits_even_odd regression_sigmoid10 digits_sigmoid50_sklearn
+# The default matrix, then the data-parallel cells of a representative subset: torch and Keras on JAX over 2
+# replicas on networks with an uneven last batch (regression_sigmoid10, digits_sigmoid50_sklearn), L2, Adam, and
+# batch normalization (synchronised on JAX; torch declines it with the reason).
+REPLICA_SPECS := gates_xor digits_even_odd regression_sigmoid10 digits_sigmoid50_sklearn breast_cancer_relu10_bn
 
 run: install data
 	$(VENV)/bin/nnparity parity
-	$(VENV)/bin/nnparity parity --replicas 2 --impl torch $(addprefix --spec ,$(REPLICA_SPECS))
+	$(VENV)/bin/nnparity parity --replicas 2 --impl torch --impl keras-jax $(addprefix --spec ,$(REPLICA_SPECS))
 
 # Two pytest workers, each test file on one of them (--dist loadfile: a module's shared fixtures, such as the
 # parity matrix's single run, are computed once): most tests wait on subprocesses that use one core.
