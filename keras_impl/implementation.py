@@ -229,7 +229,13 @@ class KerasImplementation:
     def layer_outputs(self, h, x, training=False, masks=None):
         self._live(h)
         with keras.device(_device(h.device)), self._restoring(h) if training else nullcontext():
-            return [np.array(ops.convert_to_numpy(a)) for a in h.layer_outputs(h.built.inputs(x, masks, training), training)]
+            return [np.array(ops.convert_to_numpy(a)) for a in h.layer_outputs(self._place(h.built.inputs(x, masks, training)),
+                                                                                training)]
+
+    def _place(self, rows):
+        """A batch's arrays as the backend's functions are given them: as they are in one process (over replicas,
+        ``keras_impl/replicated.py`` shards their rows over the devices)."""
+        return rows
 
     def _row_weights(self, h, y, sample_weight):
         """The rows' weights: the sample weights given, or the class weights through Keras's own conversion (what
@@ -247,7 +253,7 @@ class KerasImplementation:
 
     def _grads(self, h, x, y, masks, sample_weight=None):
         w = self._row_weights(h, y, sample_weight)
-        loss, grads, new_state = h.value_and_grad(h.built.inputs(x, masks, True), y, w)
+        loss, grads, new_state = h.value_and_grad(self._place(h.built.inputs(x, masks, True)), self._place(y), self._place(w))
         return loss, [grads[j] for j in h.built.trainable_order], new_state
 
     def loss_and_grads(self, h, x, y, masks=None, sample_weight=None):

@@ -18,13 +18,10 @@ last, short one) do not split into N equal parts, because jax shards only equal 
 """
 from __future__ import annotations
 
-from contextlib import nullcontext
-
 import keras
 import numpy as np
-from keras import ops
 
-from keras_impl.implementation import KerasImplementation, _device
+from keras_impl.implementation import KerasImplementation
 from reference import datasets
 from reference.checks.case import CHECK_ROWS, POOL_ROWS
 
@@ -67,29 +64,18 @@ class ReplicatedKerasJax(KerasImplementation):
     def devices(self) -> list[str]:
         return ["cpu"]
 
-    def _shard(self, a):
+    def _place(self, a):
         """``a``'s rows over the devices, contiguously (a list of inputs: each of them)."""
         import jax
 
         if isinstance(a, list):
-            return [self._shard(t) for t in a]
+            return [self._place(t) for t in a]
         if a is None:
             return None
         a = np.asarray(a)
         if len(a) % self.world:
             raise ValueError(f"a batch of {len(a)} rows does not split into {self.world} equal shards")
         return jax.device_put(a, self._rows)
-
-    def _grads(self, h, x, y, masks, sample_weight=None):
-        w = self._row_weights(h, y, sample_weight)
-        loss, grads, new_state = h.value_and_grad(self._shard(h.built.inputs(x, masks, True)), self._shard(y), self._shard(w))
-        return loss, [grads[j] for j in h.built.trainable_order], new_state
-
-    def layer_outputs(self, h, x, training=False, masks=None):
-        self._live(h)
-        with keras.device(_device(h.device)), self._restoring(h) if training else nullcontext():
-            outs = h.layer_outputs(self._shard(h.built.inputs(x, masks, training)), training)
-            return [np.array(ops.convert_to_numpy(a)) for a in outs]
 
     def train(self, h, x, y, batches):
         """One data-parallel ``step`` per batch (``fit`` under the distribution is not wired)."""

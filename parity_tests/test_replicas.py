@@ -98,7 +98,7 @@ from reference.checks import make_case
 impl = ReplicatedKerasJax()
 case = make_case(S.load("digits_even_odd"), "float64")
 h = impl.build(case.spec, case.weights, dtype="float64", device="cpu")
-print([s.data.shape[0] for s in impl._shard(case.x).addressable_shards])
+print([s.data.shape[0] for s in impl._place(case.x).addressable_shards])
 impl.loss_and_grads(h, case.x, case.y)
 """
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
