@@ -29,17 +29,23 @@ def _spec(n: int, eta: float, epochs: int, variant: str = "plain") -> S.Spec:
                                           training=dataclasses.replace(base.training, epochs=epochs)))
 
 
+def weight_bound(spec: S.Spec, data, epochs: int, replicas: int = 1) -> tuple[float, float, bool]:
+    """(bound, the reference's own separation, chaotic) for the final weights of a float64 run of ``epochs``: the
+    trajectory bound with every step at full relative size (r = 1), an upper bound of rounding alone (over
+    ``replicas``, the all-reduce's term included); and, as the parity trajectory's, at least S times the reference's
+    own separation from one rounding away (chaotic where that is the larger)."""
+    steps = epochs * int(np.ceil(len(data.x_train) / spec.training.batch_size))
+    formula = tolerance.trajectory_bounds(spec, "float64", spec.training.batch_size, spec.optimizer, [1.0] * steps,
+                                          replicas=replicas)[-1]
+    own = sensitivity.separation(spec, data, init_weights(spec), epochs)
+    return max(formula, tolerance.SAFETY * own), own, bool(tolerance.SAFETY * own > formula)
+
+
 def _aligned_cell(ctx: Context, data, n: int, eta: float, epochs: int, variant: str) -> dict:
     spec = _spec(n, eta, epochs, variant)
     res = aligned.run(ctx, spec, data, init_weights(spec), epochs, f"breast cancer {variant} n={n} eta={eta:g}", dtype="float64",
                       eval_rows=len(data.x_train), eval_every=epochs)
-    steps = epochs * int(np.ceil(len(data.x_train) / spec.training.batch_size))
-    # The trajectory bound with every step at full relative size (r = 1): an upper bound of rounding alone; and,
-    # as the parity trajectory's, at least S times the reference's own separation from one rounding away.
-    formula = tolerance.trajectory_bounds(spec, "float64", spec.training.batch_size, spec.optimizer, [1.0] * steps)[-1]
-    own = sensitivity.separation(spec, data, init_weights(spec), epochs)
-    chaotic = tolerance.SAFETY * own > formula
-    bound = max(formula, tolerance.SAFETY * own)
+    bound, own, chaotic = weight_bound(spec, data, epochs)
     names = [k for k in res if k not in ("weight_gaps", "dtype")]
     accs = {k: res[k]["curve"][-1]["test_accuracy"] for k in names}
     within = all(not (g > bound) for g in res["weight_gaps"].values())

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnparity.studies import aligned, plots, sensitivity
-from nnparity.studies.breast_cancer import ETAS, WIDTHS, _spec
+from nnparity.studies import aligned, plots
+from nnparity.studies.breast_cancer import ETAS, WIDTHS, _spec, weight_bound
 from nnparity.studies.context import Context
-from reference import datasets, replicas, tolerance
+from reference import datasets, replicas
 from reference import spec as S
 from reference.weights import init_weights
 
@@ -32,15 +32,11 @@ def _cell(ctx: Context, data, n: int, eta: float, epochs: int) -> dict:
     spec = _spec(n, eta, epochs)
     res = aligned.run(ctx, spec, data, init_weights(spec), epochs, f"breast cancer x{REPLICAS} n={n} eta={eta:g}",
                       dtype="float64", eval_rows=len(data.x_train), eval_every=epochs, frameworks=FRAMEWORKS)
-    steps = epochs * int(np.ceil(len(data.x_train) / spec.training.batch_size))
-    formula = tolerance.trajectory_bounds(spec, "float64", spec.training.batch_size, spec.optimizer, [1.0] * steps,
-                                          replicas=REPLICAS)[-1]
-    own = sensitivity.separation(spec, data, init_weights(spec), epochs)
-    bound = max(formula, tolerance.SAFETY * own)
+    bound, own, chaotic = weight_bound(spec, data, epochs, REPLICAS)
     accs = {k: res[k]["curve"][-1]["test_accuracy"] for k in FRAMEWORKS}
     return {"test_accuracy": accs, "weight_gap": {k: res["weight_gaps"][k] for k in FRAMEWORKS[1:]},
             "train_seconds": {k: res[k]["train_seconds"] for k in FRAMEWORKS},
-            "weight_bound": bound, "reference_separation": own, "chaotic": bool(tolerance.SAFETY * own > formula),
+            "weight_bound": bound, "reference_separation": own, "chaotic": chaotic,
             "same_accuracy": len(set(accs.values())) == 1,
             "within_bound": all(not (g > bound) for g in res["weight_gaps"].values())}
 

@@ -2,22 +2,18 @@
 parity_tests/test_replicas.py asserts the check that catches each."""
 from __future__ import annotations
 
+from reference.native import Native
 from torch_impl import losses
 from torch_impl.replicated import ReplicatedTorch
 
 
 class MeanOfMeans(ReplicatedTorch):
     """Each replica's loss the mean over its own rows (criterion(model(x_r), y_r)), which DDP then averages: the
-    global mean only when the shards are equal."""
+    global mean only when the shards are equal. The adapter's own native form of it (``Native.DDP_LOCAL_MEAN``, what
+    ``nnparity divergences --topic data-parallel`` measures), here left on in aligned cells."""
 
-    def _replica_loss(self, h, arrays):
-        th, spec = h.torch, h.spec
-        _, local = self._shard(arrays)
-        x, y = self._tensor(th, local["x"]), self._tensor(th, local["y"])
-        th.model.prepare(True, self._masks(th, self._local_masks(local)))
-        z = h.ddp(x)
-        mean = losses.data_loss(spec.loss.name, spec.loss.reduction, z, th.model.head(z), y)
-        return mean, mean.detach() / self.world
+    def _build(self, h, arrays, spec, dtype, device, native=()):
+        return super()._build(h, arrays, spec, dtype, device, native=[Native.DDP_LOCAL_MEAN.key])
 
 
 class Unsynchronised(ReplicatedTorch):
