@@ -25,6 +25,7 @@ from reference.threads import SINGLE_THREAD
 
 BACKENDS = ("tensorflow", "jax", "torch")
 PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+TF_REPLICAS = "NNPARITY_TF_REPLICAS"  # Keras on TensorFlow over replicas: how many logical CPU devices to make
 
 
 # jax compiles every new shape and optimizer: cheaper compilation of these tiny programs (no IEEE

@@ -30,7 +30,8 @@ def _total(loss_fn, pred_fn, y, z, reg_losses, w=None):
     return loss
 
 
-def _layer_outputs(built: Built, inputs, out_act, training: bool) -> list:
+def run_layers(built: Built, inputs, out_act, training: bool) -> list:
+    """Every layer's output on ``inputs`` (x, then each dropout layer's mask), the last through ``out_act``."""
     x, masks = (inputs[0], inputs[1:]) if isinstance(inputs, (list, tuple)) else (inputs, [])
     outs, k = [], 0
     for layer in built.layers:
@@ -67,7 +68,7 @@ def _tensorflow(built: Built, loss_fn, pred, out_act) -> tuple[Callable, Callabl
             compiled[weighted] = tf.function(value_and_grad, input_signature=signature, jit_compile=False)
         return compiled[weighted](inputs, y, w) if weighted else compiled[weighted](inputs, y)
 
-    return call, lambda inputs, training: _layer_outputs(built, inputs, out_act, training)
+    return call, lambda inputs, training: run_layers(built, inputs, out_act, training)
 
 
 def _jax(built: Built, loss_fn, pred, out_act) -> tuple[Callable, Callable]:
@@ -82,7 +83,7 @@ def _jax(built: Built, loss_fn, pred, out_act) -> tuple[Callable, Callable]:
     def outputs(trainable, non_trainable, inputs, training):
         with keras.StatelessScope(state_mapping=list(zip(model.trainable_variables, trainable))
                                   + list(zip(model.non_trainable_variables, non_trainable))):
-            return _layer_outputs(built, inputs, out_act, training)
+            return run_layers(built, inputs, out_act, training)
 
     grad = jax.jit(jax.value_and_grad(f, has_aux=True))
     outs = jax.jit(outputs, static_argnums=3)
@@ -107,7 +108,7 @@ def _torch(built: Built, loss_fn, pred, out_act) -> tuple[Callable, Callable]:
 
     def outputs(inputs, training):
         with torch.no_grad():
-            return _layer_outputs(built, inputs, out_act, training)
+            return run_layers(built, inputs, out_act, training)
 
     return value_and_grad, outputs
 

@@ -161,16 +161,23 @@ class KerasImplementation:
         structure.pop("optimizer")
         return json.dumps(structure, sort_keys=True), dtype, tuple(sorted(a.name for a in native))
 
+    def _loss_parts(self, spec: S.Spec, dtype: str, native: frozenset, reduction: str | None = None) -> tuple:
+        """(the loss ``(y, pred(z), sample_weight=None)``, ``pred``: what the loss is given of the logits z, the output
+        activation), the loss reduced as ``reduction`` says (the spec's by default)."""
+        exact = dtype == "float64" and self.backend != "tensorflow" and Native.FLOAT64_STOCK not in native
+        from_logits = Native.PROBABILITIES not in native
+        loss_fn = losses.make(spec.loss.name, reduction or spec.loss.reduction, dtype, exact, from_logits,
+                              spec.loss.weighted_reduction)
+        out_act = kmodel.output_activation(spec, native, dtype)
+        pred = (lambda z: z) if LOSSES[spec.loss.name].link or not from_logits else out_act
+        return loss_fn, pred, out_act
+
     def _model(self, spec: S.Spec, weights, dtype: str, native: frozenset) -> tuple:
         key = self._key(spec, dtype, native)
         if key not in self._models or Native.INIT_DEFAULTS in native:
             built = kmodel.build(spec, weights, init_state(spec), dtype, native)
-            exact = dtype == "float64" and self.backend != "tensorflow" and Native.FLOAT64_STOCK not in native
-            from_logits = Native.PROBABILITIES not in native
-            loss_fn = losses.make(spec.loss.name, spec.loss.reduction, dtype, exact, from_logits, spec.loss.weighted_reduction)
-            out_act = kmodel.output_activation(spec, native, dtype)
-            pred = (lambda z: z) if LOSSES[spec.loss.name].link or not from_logits else out_act
-            grad, outs = compiled.functions(built, loss_fn, pred, out_act)
+            loss_fn, pred, out_act = self._loss_parts(spec, dtype, native)
+            grad, outs = self._functions(built, native, loss_fn, pred, out_act)
             self._models[key] = (built, grad, outs, lambda y, z, loss_fn=loss_fn, pred=pred: loss_fn(y, pred(z)))
         else:
             self._models[key][0].set(weights, init_state(spec))
@@ -179,7 +186,7 @@ class KerasImplementation:
 
     def build(self, spec, weights, *, dtype, device, native: frozenset = frozenset()) -> KerasHandle:
         native = frozenset(native)
-        with keras.device(_device(device)):
+        with self._on(device):
             key, (built, grad_fn, outputs_fn, loss_fn) = self._model(spec, weights, dtype, native)
             h = KerasHandle(spec, built, grad_fn, outputs_fn, None, device, key, self._generation[key], native, loss_fn=loss_fn)
             h.optimizer = optimizers.make_native(spec.optimizer.name, spec.optimizer.params, dtype, native, spec.optimizer.clip,
@@ -187,6 +194,16 @@ class KerasImplementation:
             if spec.optimizer.schedule is not None and spec.optimizer.schedule.per == "epoch":
                 h.epochs = schedules.EpochSchedule(spec.optimizer.schedule, dtype, built.model, h.optimizer)
         return h
+
+    def _on(self, device: str):
+        """The scope the backend's work runs in: the device's (over replicas, ``replicated_tensorflow.py``: the
+        strategy's)."""
+        return keras.device(_device(device))
+
+    def _functions(self, built, native: frozenset, loss_fn, pred, out_act) -> tuple[Callable, Callable]:
+        """The model's gradient and layer-output functions (``compiled.functions``; over replicas, their
+        distributed forms, whose loss depends on the ``native`` aspects)."""
+        return compiled.functions(built, loss_fn, pred, out_act)
 
     def _live(self, h: KerasHandle) -> None:
         if self._generation.get(h.key) != h.generation:
@@ -228,13 +245,13 @@ class KerasImplementation:
 
     def layer_outputs(self, h, x, training=False, masks=None):
         self._live(h)
-        with keras.device(_device(h.device)), self._restoring(h) if training else nullcontext():
+        with self._on(h.device), self._restoring(h) if training else nullcontext():
             return [np.array(ops.convert_to_numpy(a)) for a in h.layer_outputs(self._place(h.built.inputs(x, masks, training)),
                                                                                 training)]
 
     def _place(self, rows):
         """A batch's arrays as the backend's functions are given them: as they are in one process (over replicas,
-        ``keras_impl/replicated.py`` shards their rows over the devices)."""
+        ``keras_impl/replicated_jax.py`` shards their rows over the devices)."""
         return rows
 
     def _row_weights(self, h, y, sample_weight):
@@ -258,7 +275,7 @@ class KerasImplementation:
 
     def loss_and_grads(self, h, x, y, masks=None, sample_weight=None):
         self._live(h)
-        with keras.device(_device(h.device)), self._restoring(h):
+        with self._on(h.device), self._restoring(h):
             loss, grads, _ = self._grads(h, x, y, masks, sample_weight)
             return float(ops.convert_to_numpy(loss)), [np.array(ops.convert_to_numpy(g)) for g in grads]
 
@@ -268,7 +285,7 @@ class KerasImplementation:
         # ``clipvalue``) as Python floats, which the torch backend converts to floatx tensors (float32 by
         # default), rounding a float64 model's clipped gradient to float32 (measured: 3e-9 from the reference).
         dtype = keras.backend.standardize_dtype(h.built.weights[0].dtype)
-        with keras.device(_device(h.device)), optimizers.floatx(dtype):
+        with self._on(h.device), optimizers.floatx(dtype):
             _, grads, new_state = self._grads(h, x, y, masks, sample_weight)
             variables = h.model.trainable_variables
             ordered = [None] * len(variables)  # the model's order, as the optimizer is built on it
@@ -320,7 +337,7 @@ class KerasImplementation:
         stop = keras.callbacks.EarlyStopping(monitor=rule.monitor, min_delta=rule.min_delta, patience=rule.patience,
                                              restore_best_weights=restore, mode="min")
         callbacks = [stop] + ([h.epochs.callback] if h.epochs is not None else [])
-        with keras.device(_device(h.device)), optimizers.floatx(dtype):
+        with self._on(h.device), optimizers.floatx(dtype):
             h.model.compile(optimizer=h.optimizer, loss=h.loss_fn, jit_compile=False, steps_per_execution=1)
             h.fitted = True
             history = h.model.fit(batches(), epochs=len(epochs), steps_per_epoch=len(epochs[0]), validation_data=(x_val, y_val),
@@ -335,7 +352,7 @@ class KerasImplementation:
         # floatx = the model's dtype, as around step(): the callback assigns a Python float, which the torch backend
         # converts through a floatx tensor (measured: a float64 rate rounded to float32, 1e-9 off after one epoch).
         dtype = keras.backend.standardize_dtype(h.built.weights[0].dtype)
-        with keras.device(_device(h.device)), optimizers.floatx(dtype):
+        with self._on(h.device), optimizers.floatx(dtype):
             h.epochs.end_epoch()
         if h.jax_state is not None:  # the compiled update carries the optimizer's variables, the rate among them
             i = next(k for k, v in enumerate(h.optimizer.variables) if v is h.optimizer._learning_rate)
@@ -370,7 +387,7 @@ class KerasImplementation:
         order = np.concatenate(batches)
         dtype = keras.backend.standardize_dtype(h.built.weights[0].dtype)
         # fit() sums the losses as a floatx tensor: a float64 model needs floatx = float64 around it.
-        with keras.device(_device(h.device)), optimizers.floatx(dtype), _scalar_capture(self.backend, dtype):
+        with self._on(h.device), optimizers.floatx(dtype), _scalar_capture(self.backend, dtype):
             if not h.fitted:
                 if h.jax_apply is not None:
                     raise RuntimeError("this jax handle's optimizer state lives outside its optimizer after "

@@ -105,6 +105,15 @@ def _count(x, axes):
     return count
 
 
+def _global_count(x):
+    """The rows of x over every replica of a tf.distribute strategy (``synchronized`` batch normalization)."""
+    import tensorflow as tf
+
+    ctx = tf.distribute.get_replica_context()
+    n = _count(x, [0])
+    return n if ctx is None else ctx.all_reduce(tf.distribute.ReduceOp.SUM, n)
+
+
 def _moments(x, axes, keepdims):
     """Mean and (biased) variance in x's dtype, two-pass: the mean squared deviation from the mean."""
     n = _count(x, axes)
@@ -132,8 +141,12 @@ class BatchNormalization(keras.layers.BatchNormalization):
 
     def _unbias(self, inputs):
         dtype = keras.backend.standardize_dtype(self.moving_variance.dtype)
-        _, variance = _moments(ops.cast(inputs, dtype), [0], keepdims=False)
-        n = _count(inputs, [0])
+        if self.synchronized:  # over replicas (TensorFlow): the global batch's variance and count, as the layer used
+            _, variance = ops.moments(ops.cast(inputs, dtype), [0], synchronized=True)
+            n = _global_count(inputs)
+        else:
+            _, variance = _moments(ops.cast(inputs, dtype), [0], keepdims=False)
+            n = _count(inputs, [0])
         one = ops.convert_to_tensor(np.asarray(1.0, dtype=dtype))
         self.moving_variance.assign(self.moving_variance + variance * (ops.convert_to_tensor(np.asarray(1.0 - self.momentum, dtype=dtype)) / (n - one)))
 

@@ -306,6 +306,40 @@ CATALOG: list[Topic] = [
           "each replica's summed loss times N / B (torch's own DDP test: the mean times world_size * local_bs / "
           "global_bs; nnparity's reference/replicas.py)",
           lambda: _digits(), group="data-parallel"),
+    Topic("ddp-sampler-padding", "over replicas: DistributedSampler pads each epoch with its first rows",
+          ("numpy", "torch-x3"), (Native.DDP_SAMPLER_PADDING,),
+          ("one process: 10 epochs of the 256 rows in batches of 30 (8 of them, then 16)",
+           "DDP over 3 replicas, each reading DistributedSampler(shuffle=False) through DataLoader(batch_size=10): "
+           "each epoch padded to 258 rows with its first 2 and dealt in turn, so its last step trains on 18 rows, 2 "
+           "of them for the second time that epoch"),
+          "a row count that N divides (or nnparity's split: each global batch cut into N parts, the last uneven, "
+          "nothing repeated, each replica's summed loss times N / B: reference/replicas.py)",
+          _batch_size(30), measured="epoch-predictions", group="data-parallel"),
+    Topic("keras-tf-local-mean", "over replicas: Keras on TensorFlow's loss, each replica's own mean over N (uneven shards)",
+          ("numpy", "keras-tensorflow-x3"), (Native.KERAS_LOCAL_MEAN,),
+          ("one process: the mean over each batch of 32 rows",
+           "MirroredStrategy over 3 replicas: Keras's loss on each replica's 11, 11 or 10 rows, its mean divided by 3 "
+           "(scale_loss_for_distribution), which the optimizer's all-reduce sums: the mean of the replicas' means"),
+          "each replica's summed loss over the global batch size (tf.nn.compute_average_loss(per_example_loss, "
+          "global_batch_size=B); nnparity's keras_impl/replicated_tensorflow.py)",
+          lambda: _digits(), group="data-parallel"),
+    Topic("keras-tf-replica-l2", "over replicas: the L2 term added on every replica (a custom loop's model.losses)",
+          ("numpy", "keras-tensorflow-x2"), (Native.KERAS_REPLICA_L2,),
+          ("one process: the data loss plus L2(0.01) on both kernels, once",
+           "a custom MirroredStrategy loop: each replica's loss plus sum(model.losses), unscaled; the all-reduce sums "
+           "the replicas' gradients, so the L2 gradient counts twice"),
+          "tf.nn.scale_regularization_loss(sum(model.losses)): the L2 term over the number of replicas (what Keras's "
+          "own fit does)",
+          lambda: _digits(l2=0.01), group="data-parallel"),
+    Topic("replica-batch-stats", "over replicas: batch normalization by each replica's own rows' statistics",
+          ("numpy", "keras-tensorflow-x2"), (Native.KERAS_REPLICA_BATCH_STATS,),
+          ("one process: BatchNormalization by the mean and variance of the batch's 32 rows",
+           "MirroredStrategy over 2 replicas, Keras's BatchNormalization as it is (synchronized=False): each replica "
+           "normalizes its 16 rows by their own mean and variance (torch's DDP does the same; its SyncBatchNorm is "
+           "GPU-only)"),
+          "BatchNormalization(synchronized=True): the statistics all-reduced over the replicas (sums, sums of "
+          "squares and counts), the global batch's",
+          lambda: _digits(optimizer=_MOMENTUM, between=(S.BatchNorm(),)), group="data-parallel"),
     Topic("ddp-summed-loss", "over replicas: a summed loss under DDP's gradient averaging",
           ("numpy", "torch-x2"), (Native.DDP_SUMMED_LOSS,),
           ("one process: CrossEntropyLoss(reduction='sum') over the batch, SGD(0.05 / 32)",

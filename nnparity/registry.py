@@ -86,12 +86,15 @@ BUILTIN: dict[str, Callable] = {
 # Implementations that train over N data-parallel replicas with their framework's own engine, by base name:
 # the replicated implementation's target, or why there is none yet (reference/replicas.py).
 REPLICATED: dict[str, str] = {"torch": "torch_impl.replicated:ReplicatedTorch",
-                              "keras-jax": "keras_impl.replicated:ReplicatedKerasJax"}
+                              "keras-jax": "keras_impl.replicated_jax:ReplicatedKerasJax",
+                              "keras-tensorflow": "keras_impl.replicated_tensorflow:ReplicatedKerasTensorflow"}
 NO_REPLICAS = {
     "numpy": "the reference runs in one process: it is what the replicas are compared with",
     "sklearn": "scikit-learn's MLP has no data-parallel training",
-    "keras-tensorflow": "Keras on TensorFlow over replicas (MirroredStrategy): not wired yet",
-    "keras-torch": "Keras on torch over replicas (torch DDP around a Keras model): not wired yet",
+    "keras-torch": ("Keras on torch has no data-parallel training of its own: Keras's example (keras/examples/"
+                    "demo_torch_multi_gpu.py) wraps the model in torch's DistributedDataParallel and trains it with a "
+                    "torch optimizer, loss and loop, which is torch's engine and update (torch-xN checks them), not "
+                    "Keras's fit or optimizers"),
 }
 
 
@@ -105,24 +108,29 @@ def _replicated(name: str, timeout: float, single_thread: bool):
     base, n = _replica_parts(name)
     if base not in REPLICATED:
         return Unavailable(name, NO_REPLICAS.get(base, f"{base} has no data-parallel engine here"))
-    if base == "keras-jax":
-        return _jax_devices(name, REPLICATED[base], n, timeout, single_thread)
+    if base in ("keras-jax", "keras-tensorflow"):
+        return _keras_devices(name, base, n, timeout, single_thread)
     return torch_replicas(name, REPLICATED[base], n, timeout, single_thread)
 
 
-def _jax_devices(name: str, target: str, replicas: int, timeout: float, single_thread: bool):
-    """Keras on JAX over ``replicas`` host devices of one process (``keras_impl/replicated.py``); one machine only."""
+def _keras_devices(name: str, base: str, replicas: int, timeout: float, single_thread: bool):
+    """Keras over ``replicas`` devices of one process: JAX's host devices (``keras_impl/replicated_jax.py``) or
+    TensorFlow's logical CPU devices (``keras_impl/replicated_tensorflow.py``); one machine only."""
     from keras_impl import backends
     from nnparity.replica_topology import announced
 
+    backend = base.removeprefix("keras-")
     if announced(replicas).nnodes > 1:
-        return Unavailable(name, "Keras on JAX over several machines (jax.distributed): not wired; its replicas are "
-                                 "the host devices of one process")
-    if why := backends.missing("jax"):
+        return Unavailable(name, f"Keras on {backend} over several machines: not wired; its replicas are the devices "
+                                 "of one process")
+    if why := backends.missing(backend):
         return Unavailable(name, why)
-    env = backends.environment("jax", single_thread)
-    env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={replicas}".strip()
-    return Worker(name, target, env, timeout=timeout)
+    env = backends.environment(backend, single_thread)
+    if backend == "jax":
+        env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={replicas}".strip()
+    else:
+        env[backends.TF_REPLICAS] = str(replicas)
+    return Worker(name, REPLICATED[base], env, timeout=timeout)
 
 
 def torch_replicas(name: str, target: str, replicas: int, timeout: float = DEFAULT_TIMEOUT, single_thread: bool = True):

@@ -70,8 +70,8 @@ def test_the_command_runs_replicas_and_declines_what_has_no_data_parallel_engine
     assert code == 0 and "torch-x2" in capsys.readouterr().out
     assert main(["parity", "--replicas", "2", "--impl", "parity_tests.plugins.user_mlp:UserMLP"]) == 2
     assert "replicas run the built-in implementations only" in capsys.readouterr().err
-    unavailable = registry.make("keras-tensorflow-x2").hello()["available"]
-    assert "MirroredStrategy" in unavailable
+    unavailable = registry.make("keras-torch-x2").hello()["available"]
+    assert "DistributedDataParallel" in unavailable and "torch-xN" in unavailable
 
 
 def test_keras_on_jax_over_two_devices_matches_the_reference_batch_norm_included():
@@ -92,7 +92,7 @@ def test_keras_on_jax_shards_the_batch_and_all_reduces(tmp_path):
 import os
 os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2 --xla_dump_to={tmp_path} --xla_dump_hlo_as_text"
 os.environ["KERAS_BACKEND"], os.environ["JAX_ENABLE_X64"] = "jax", "1"
-from keras_impl.replicated import ReplicatedKerasJax
+from keras_impl.replicated_jax import ReplicatedKerasJax
 from reference import spec as S
 from reference.checks import make_case
 impl = ReplicatedKerasJax()
@@ -111,6 +111,77 @@ def test_keras_on_jax_declines_a_batch_that_does_not_split_into_equal_shards(cap
     assert main(["parity", "--replicas", "3", "--impl", "keras-jax", "--spec", "gates_xor", "--dtype", "float64",
                  "--check", "grads"]) == 1  # nothing checked: 4 rows over 3 devices
     assert "jax shards a batch into equal parts only" in " ".join(capsys.readouterr().out.split())  # however wrapped
+
+
+def test_keras_on_tensorflow_over_three_devices_matches_the_reference_uneven_shards_weights_and_batch_norm():
+    """MirroredStrategy over 3 logical CPU devices: 64 rows as 22/21/21, the epochs' last batch of 4 as 2/1/1, each
+    replica's loss its rows' sum over the global batch's count (or, for the class weights' mean_with_sample_weight,
+    over the global batch's weight sum), which Keras's all-reduce sums, and batch normalization synchronised: the
+    gradients, every optimizer's steps, 50 steps and the moving statistics match the reference, and the replicas'
+    copies stay bitwise equal."""
+    out = _run(["digits_even_odd", "coverage_class_weights", "breast_cancer_relu10_bn"],
+               registry.make("keras-tensorflow-x3"), replicas_n=3, dtypes=("float64",))
+    assert out and all(o.status == "pass" for o in out.values()), [(k, o.status, o.message) for k, o in out.items()
+                                                                    if o.status != "pass"][:3]
+    assert out["digits_even_odd:float64:grads"].max_rel <= 1e-15
+    assert out["breast_cancer_relu10_bn:float64:state"].max_rel <= 1e-14
+    assert out["coverage_class_weights:float64:replicas"].max_rel == 0.0
+
+
+def test_keras_on_tensorflow_puts_each_replica_on_its_own_device_with_its_rows():
+    """Not one device doing all the work: a mirrored copy of every variable on each logical CPU device, each replica
+    given its shard of the batch."""
+    code = """
+import os
+os.environ.update(KERAS_BACKEND="tensorflow", NNPARITY_TF_REPLICAS="3", TF_CPP_MIN_LOG_LEVEL="3")
+from keras_impl.replicated_tensorflow import ReplicatedKerasTensorflow
+from reference import spec as S
+from reference.checks import make_case
+impl = ReplicatedKerasTensorflow()
+case = make_case(S.load("digits_even_odd"), "float64")
+h = impl.build(case.spec, case.weights, dtype="float64", device="cpu")
+local = impl.strategy.experimental_local_results
+print([int(t.shape[0]) for t in local(impl._place(case.x))])
+print([c.device.split("/")[-1] for c in local(h.built.weights[0].value)])
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows, devices = proc.stdout.strip().splitlines()[-2:]
+    assert rows == "[22, 21, 21]" and devices == "['device:CPU:0', 'device:CPU:1', 'device:CPU:2']"
+
+
+def test_keras_s_own_loss_over_uneven_replicas_is_caught_at_the_gradient():
+    from keras_impl import backends
+    from reference.worker import Worker
+
+    env = {**backends.environment("tensorflow"), backends.TF_REPLICAS: "3"}
+    impl = Worker("keras-tensorflow-x3-local-mean", "parity_tests.plugins.broken_keras_replicas:KerasLocalMean", env)
+    o = _run(["digits_even_odd"], impl, ["grads"], replicas_n=3, dtypes=("float64",))["digits_even_odd:float64:grads"]
+    assert o.status == "fail" and o.failure["tensor"].startswith("layers[1]"), (o.status, o.message, o.failure)
+
+
+def test_distributed_sampler_padding_deals_an_epoch_as_torch_s_sampler_does():
+    """``DDP_SAMPLER_PADDING`` (the divergence row's native side), on 256 rows in batches of 30 over 3 replicas: each
+    step's 30 rows dealt to the replicas in turn, 10 each; the last step's 16 rows padded with the epoch's first 2 to
+    18, 6 each; the next epoch starts afresh."""
+    import numpy as np
+
+    from torch_impl.replicated import ReplicaHandle, ReplicatedTorch
+
+    x = np.arange(256.0)[:, None]
+    batches = [slice(i, min(i + 30, 256)) for i in range(0, 256, 30)]
+    dealt = []
+    for rank in range(3):
+        impl = object.__new__(ReplicatedTorch)  # no process group: _sampled reads the rank and the world only
+        impl.world, impl.rank = 3, rank
+        h = ReplicaHandle(None, None, 0)
+        dealt.append([impl._sampled(h, {"x": x[b], "y": x[b]})["x"].ravel() for b in batches])
+    for k, b in enumerate(batches):
+        rows = [dealt[r][k] for r in range(3)]
+        last = k == len(batches) - 1
+        assert [len(r) for r in rows] == ([6] * 3 if last else [10] * 3)
+        assert sorted(np.concatenate(rows)) == ([0.0, 1.0] if last else []) + list(map(float, range(b.start, b.stop)))
+    assert list(dealt[1][0]) == [1.0, 4.0, 7.0, 10.0, 13.0, 16.0, 19.0, 22.0, 25.0, 28.0]
 
 
 def _alive(pids: list[int]) -> list[int]:

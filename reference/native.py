@@ -49,6 +49,16 @@ class Native(Enum):
                       "which DDP then averages: the mean of the replicas' means")
     DDP_SUMMED_LOSS = ("over replicas, a summed loss (reduction='sum') as one process writes it, each replica summing "
                        "its own rows, which DDP then averages: 1/N of the global sum's gradient")
+    DDP_SAMPLER_PADDING = ("over replicas, each epoch read through DistributedSampler(shuffle=False, drop_last=False) "
+                           "and a DataLoader of B/N rows per replica, each replica's mean loss: the epoch padded with its "
+                           "first rows to a multiple of N, so those rows are trained on twice")
+    KERAS_LOCAL_MEAN = ("over replicas, Keras's own loss under tf.distribute: each replica's mean over its own rows "
+                        "divided by the number of replicas (keras/src/losses/loss.py, scale_loss_for_distribution), "
+                        "which the optimizer's all-reduce sums: the mean of the replicas' means")
+    KERAS_REPLICA_L2 = ("over replicas, the model's L2 losses added unscaled on every replica, as a custom training "
+                        "loop adds sum(model.losses) without tf.nn.scale_regularization_loss: the all-reduce sums N of them")
+    KERAS_REPLICA_BATCH_STATS = ("over replicas, Keras's BatchNormalization as it is (synchronized=False): each replica "
+                                 "normalizes by its own rows' mean and variance, and its moving statistics follow them")
 
     @property
     def key(self) -> str:

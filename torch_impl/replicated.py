@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -63,6 +63,7 @@ class ReplicaHandle:
     ddp: torch.nn.parallel.DistributedDataParallel
     id: int
     native: frozenset = frozenset()  # the data-parallel defaults left on (nnparity divergences --topic data-parallel)
+    epoch: list = field(default_factory=list)  # DDP_SAMPLER_PADDING: the epoch's batches so far, as DistributedSampler reads
 
     @property
     def spec(self) -> S.Spec:
@@ -73,7 +74,8 @@ class ReplicatedTorch(TorchImplementation):
     """``TorchImplementation`` with every call made on N replicas at once (see the module's docstring)."""
 
     # What a user porting a one-process loop writes on each replica: natively, only for nnparity divergences.
-    native_aspects = frozenset({Native.DDP_LOCAL_MEAN, Native.DDP_SUMMED_LOSS})
+    native_aspects = frozenset({Native.DDP_LOCAL_MEAN, Native.DDP_SUMMED_LOSS, Native.DDP_SAMPLER_PADDING})
+    OWN_LOSS = frozenset({Native.DDP_LOCAL_MEAN, Native.DDP_SUMMED_LOSS, Native.DDP_SAMPLER_PADDING})
 
     def __init__(self):
         _join()
@@ -212,18 +214,33 @@ class ReplicatedTorch(TorchImplementation):
     def _layer_outputs(self, h, arrays, training):
         return self._outputs(h, arrays, training)
 
-    def _replica_loss(self, h, arrays) -> tuple[torch.Tensor, torch.Tensor]:
+    def _sampled(self, h, arrays) -> dict:
+        """``DDP_SAMPLER_PADDING``: this replica's rows of the batch as ``DistributedSampler(shuffle=False,
+        drop_last=False)`` and a ``DataLoader`` of B / N rows per replica deal them: the epoch's rows so far in the
+        shared order, dealt to the replicas in turn (replica r: rows r, r + N, ...), the epoch padded with its first
+        rows to a multiple of N (torch/utils/data/distributed.py), this step's B / N of them."""
+        from torch.utils.data.distributed import DistributedSampler
+
+        h.epoch.append(arrays)
+        x, y = (np.concatenate([a[k] for a in h.epoch]) for k in ("x", "y"))
+        per_replica, k = len(h.epoch[0]["x"]) // self.world, len(h.epoch) - 1
+        dealt = list(DistributedSampler(range(len(x)), num_replicas=self.world, rank=self.rank, shuffle=False))
+        idx = dealt[k * per_replica:(k + 1) * per_replica]
+        return {"x": x[idx], "y": y[idx]}
+
+    def _replica_loss(self, h, arrays, local: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(what this replica back-propagates, its share of the reported loss) (``reference/replicas.py``): aligned,
         ``N/B`` times its summed per-sample losses (``N`` times for a summed loss) plus the L2 term, so that DDP's
-        average is the global batch's gradient; natively (``DDP_LOCAL_MEAN``, ``DDP_SUMMED_LOSS``) the spec's
-        reduction over its own rows plus the L2 term, what a one-process loop becomes on each replica."""
+        average is the global batch's gradient; natively (``DDP_LOCAL_MEAN``, ``DDP_SUMMED_LOSS``, and
+        ``DDP_SAMPLER_PADDING`` on the rows its sampler dealt, ``local``) the spec's reduction over its own rows plus
+        the L2 term, what a one-process loop becomes on each replica."""
         th, spec = h.torch, h.spec
-        _, local = self._shard(arrays)
+        local = self._shard(arrays)[1] if local is None else local
         x, y = self._tensor(th, local["x"]), self._tensor(th, local["y"])
         th.model.prepare(True, self._masks(th, self._local_masks(local)))
         z = h.ddp(x)
         penalty = self._penalty(th)
-        if h.native & {Native.DDP_LOCAL_MEAN, Native.DDP_SUMMED_LOSS}:
+        if h.native & self.OWN_LOSS:
             own = losses.data_loss(spec.loss.name, spec.loss.reduction, z, th.model.head(z), y)
             return own + penalty, (own.detach() + penalty.detach()) / self.world
         share = losses.data_loss(spec.loss.name, "sum", z, th.model.head(z), y) * (
@@ -243,7 +260,8 @@ class ReplicatedTorch(TorchImplementation):
     def _step(self, h, arrays):
         th = h.torch
         th.optimizer.zero_grad(set_to_none=False)
-        self._replica_loss(h, arrays)[0].backward()
+        local = self._sampled(h, arrays) if Native.DDP_SAMPLER_PADDING in h.native else None
+        self._replica_loss(h, arrays, local)[0].backward()
         self.clip_gradients(th)
         th.optimizer.step()
         self._after_step(th)
@@ -258,6 +276,7 @@ class ReplicatedTorch(TorchImplementation):
         return weights
 
     def _end_epoch(self, h, arrays):
+        h.epoch.clear()
         super().end_epoch(h.torch)
 
     def _replica_weights(self, h, arrays):

@@ -1,15 +1,16 @@
 """Breast cancer over data-parallel replicas (issue 16's study): document 004's width x learning-rate grid, trained
 in float64 by torch as 2 ``DistributedDataParallel`` replicas over gloo (``torch-x2``), by Keras on JAX over 2 host
-devices under ``keras.distribution.DataParallel`` (``keras-jax-x2``), and by the same frameworks and the reference in
-one process, from the same weights on the same batches.
+devices under ``keras.distribution.DataParallel`` (``keras-jax-x2``), by Keras on TensorFlow over 2 logical CPU devices
+under ``tf.distribute.MirroredStrategy`` (``keras-tensorflow-x2``), and by the same frameworks and the reference in one
+process, from the same weights on the same batches.
 
 Each batch of 100 rows is split into two contiguous shards (``reference/replicas.py``; the shards of the epoch's
 last, short batch are in the notes), each replica back-propagates N/B times its summed losses plus the L2 term, and DDP
-averages the gradients: the global batch's gradient. The question a user asks after the port: does the replicated
+averages the gradients (on TensorFlow: 1/B times them plus L2/N, which Keras's all-reduce sums): the global batch's
+gradient. The question a user asks after the port: does the replicated
 run end where the single-process run ends? Per cell: the test accuracy in each, and the final weights' gap to the
 reference against the trajectory bound with every step at full relative size (and the all-reduce's rounding,
 ``tolerance.replica_term``), or, in a chaotic cell, 16 times the reference's own separation from one rounding away.
-Keras on TensorFlow (MirroredStrategy) is not in it: not wired yet.
 """
 from __future__ import annotations
 
@@ -23,9 +24,11 @@ from reference import spec as S
 from reference.weights import init_weights
 
 NAME = "breast-cancer-replicas"
-TITLE = "Breast cancer over 2 data-parallel replicas: torch DDP and Keras on JAX against one process, the width x rate grid, float64"
+TITLE = ("Breast cancer over 2 data-parallel replicas: torch DDP, Keras on JAX and Keras on TensorFlow against one process, "
+         "the width x rate grid, float64")
 REPLICAS = 2
-FRAMEWORKS = ["numpy", "torch", f"torch-x{REPLICAS}", "keras-jax", f"keras-jax-x{REPLICAS}"]  # the reference first: gaps to it
+FRAMEWORKS = ["numpy", "torch", f"torch-x{REPLICAS}", "keras-jax", f"keras-jax-x{REPLICAS}", "keras-tensorflow",
+              f"keras-tensorflow-x{REPLICAS}"]  # the reference first: gaps to it
 
 
 def _cell(ctx: Context, data, n: int, eta: float, epochs: int) -> dict:
@@ -57,7 +60,9 @@ def run(ctx: Context) -> dict:
              f"{len(data.x_train)} rows: {int(np.ceil(len(data.x_train) / 100)) * epochs} steps), SGD at each cell's rate.",
              f"torch-x{REPLICAS}: {REPLICAS} processes started by torch.distributed.run on this machine, loss N/B x the "
              f"shard's summed losses + L2, gradients averaged by DDP; keras-jax-x{REPLICAS}: one process, {REPLICAS} host "
-             "devices, the global batch's loss as one SPMD program. Each batch in contiguous shards "
+             f"devices, the global batch's loss as one SPMD program; keras-tensorflow-x{REPLICAS}: one process, "
+             f"{REPLICAS} logical CPU devices under MirroredStrategy, each replica's summed losses / B + L2 / N, summed by "
+             "Keras's all-reduce. Each batch in contiguous shards "
              f"({_sizes(100)} rows; the epoch's last batch of {len(data.x_train) % 100}: {_sizes(len(data.x_train) % 100)}).",
              f"Same test accuracy in all {len(FRAMEWORKS)} in {same} of {len(grid)} cells; final weights within the bound "
              f"in {within} of {len(grid)}; the largest gap to the reference: "

@@ -19,9 +19,9 @@ class MeanOfMeans(ReplicatedTorch):
 class Unsynchronised(ReplicatedTorch):
     """The model stepped without its DDP wrapper: each replica on its own shard's gradient, no all-reduce."""
 
-    def _replica_loss(self, h, arrays):
+    def _replica_loss(self, h, arrays, local=None):
         th, spec = h.torch, h.spec
-        _, local = self._shard(arrays)
+        local = self._shard(arrays)[1] if local is None else local
         x, y = self._tensor(th, local["x"]), self._tensor(th, local["y"])
         z = th.model.logits(x, training=True, masks=self._masks(th, self._local_masks(local)))
         mean = losses.data_loss(spec.loss.name, spec.loss.reduction, z, th.model.head(z), y)

@@ -1,0 +1,194 @@
+r"""Keras on TensorFlow over N data-parallel replicas: ``tf.distribute.MirroredStrategy`` over N logical CPU devices
+of one process, against the single-process reference on the global batch (``reference/replicas.py``: the split).
+
+The model and its optimizer are built under the strategy's scope, so every variable is a ``MirroredVariable``, one
+copy per device. Each batch's rows go to the replicas in ``replicas.shards``' contiguous parts (uneven ones included:
+a replica may get fewer rows, or none); each replica runs the model on its rows inside ``strategy.run`` and computes
+its gradient, and the step is Keras's own ``optimizer.apply`` in the replica's context, which all-reduces the
+replicas' gradients by **summing** them (``keras/src/backend/tensorflow/optimizer.py``, ``_all_reduce_sum_gradients``)
+and then updates every copy alike. So what a replica back-propagates must sum, over the replicas, to the global loss:
+
+.. math:: C_r = \frac{1}{B} \sum_{i \in r} \ell_i + \frac{1}{N}\,\lambda \sum \lVert W \rVert^2
+
+(a summed loss: :math:`\sum_{i \in r} \ell_i`; a weighted mean over the weights' sum: divided by the global batch's
+weight sum), the L2 term divided by N as Keras's own ``fit`` does (``scale_loss_for_distribution`` on the model's
+losses). Keras's own loss object instead divides each replica's *local* mean by N (``KERAS_LOCAL_MEAN``): the mean of
+the replicas' means, the global mean only when the shards are equal; a custom loop that adds ``model.losses`` as it
+is sums N L2 terms (``KERAS_REPLICA_L2``). Both are native aspects, measured by ``nnparity divergences --topic
+data-parallel``. The gradients ``loss_and_grads`` reports are the same all-reduce's, of the same compiled
+per-replica gradients the step applies.
+
+Batch normalization is synchronised: ``BatchNormalization(synchronized=True)``, whose statistics are all-reduced
+sums, sums of squares and counts (``keras/src/backend/tensorflow/nn.py``, ``_compute_moments_sync``: the variance as
+E[x^2] - E[x]^2), so every replica normalizes by the global batch's mean and variance, as the reference does. Keras's
+default, each replica's own statistics, is the native aspect ``KERAS_REPLICA_BATCH_STATS``.
+
+The unbiased running variance (torch's convention, ``model.BatchNormalization._unbias``) takes the same all-reduced
+variance and the global count.
+
+Declined (``supports``): gradient clipping (Keras clips each replica's own gradient, before the all-reduce: a clip
+of a part, not of the global gradient) and early stopping (``fit`` under the strategy is not wired).
+"""
+from __future__ import annotations
+
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from keras_impl import backends, optimizers
+from keras_impl.compiled import run_layers
+from keras_impl.implementation import KerasImplementation
+from reference import replicas
+from reference.native import Native
+
+SUM = tf.distribute.ReduceOp.SUM
+
+
+class ReplicatedKerasTensorflow(KerasImplementation):
+    """``KerasImplementation`` with every batch split over the N replicas of a ``MirroredStrategy`` (module docstring)."""
+
+    native_aspects = frozenset({Native.KERAS_LOCAL_MEAN, Native.KERAS_REPLICA_L2, Native.KERAS_REPLICA_BATCH_STATS})
+
+    def __init__(self):
+        self.world = int(os.environ.get(backends.TF_REPLICAS, "1"))
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        # Before TensorFlow's runtime starts (the first op): N logical devices on the one CPU, one replica each.
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * self.world)
+        super().__init__()
+        if self.backend != "tensorflow":
+            raise RuntimeError(f"keras-tensorflow replicas need KERAS_BACKEND=tensorflow, not {self.backend}")
+        self.name = f"keras-tensorflow-x{self.world}"
+        self.strategy = tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(self.world)])
+
+    def supports(self, spec) -> str | None:
+        why = super().supports(spec)
+        if why is None and spec.optimizer.clip is not None:
+            why = (f"{spec.optimizer.clip.rule} over replicas: Keras's optimizer.apply clips each replica's own gradient "
+                   "before its all-reduce (keras/src/optimizers/base_optimizer.py, apply: _clip_gradients, then "
+                   "_backend_update_step), so it clips a part of the global gradient, not the gradient")
+        if why is None and spec.training.early_stopping is not None:
+            why = "early stopping over replicas: model.fit under MirroredStrategy is not wired yet"
+        return why
+
+    def devices(self) -> list[str]:
+        return ["cpu"]
+
+    def _on(self, device: str):
+        return self.strategy.scope()
+
+    def build(self, spec, weights, *, dtype, device, native: frozenset = frozenset()):
+        unknown = frozenset(native) - self.native_aspects
+        if unknown:
+            raise ValueError(f"replicas run aligned, or with {sorted(a.key for a in self.native_aspects)} natively; "
+                             f"not {sorted(a.key for a in unknown)}")
+        h = super().build(spec, weights, dtype=dtype, device=device, native=native)
+        with self.strategy.scope():  # its variables mirrored now: inside strategy.run they cannot be created
+            h.optimizer.build(h.model.trainable_variables)
+        return h
+
+    # ---- each replica's part ----
+
+    def _place(self, a):
+        """``a``'s rows over the replicas (``replicas.shards``), as the strategy's per-replica values."""
+        if isinstance(a, list):
+            return [self._place(t) for t in a]
+        if a is None:
+            return None
+        a = np.asarray(a)
+        parts = replicas.shards(len(a), self.world)
+        return self.strategy.experimental_distribute_values_from_function(
+            lambda ctx: tf.constant(a[parts[ctx.replica_id_in_sync_group]]))
+
+    def _functions(self, built, native, loss_fn, pred, out_act):
+        """The distributed gradient (each replica's ``replica_loss``, its gradient, the all-reduced sums) and the
+        layer outputs (each replica's rows, concatenated in replica order)."""
+        model, strategy = built.model, self.strategy
+        spec = built.spec
+        for layer in built.layers:  # read at each call (keras/src/layers/normalization/batch_normalization.py)
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.synchronized = Native.KERAS_REPLICA_BATCH_STATS not in native
+        dtype = str(built.weights[0].dtype).replace("tf.", "")
+        summed, _, _ = self._loss_parts(spec, dtype, native, reduction="sum")
+        l2 = (lambda r: r) if Native.KERAS_REPLICA_L2 in native else (lambda r: r / self.world)
+
+        def replica_loss(inputs, y, w):
+            """C_r (module docstring), in the replica's context; natively Keras's own loss object's."""
+            z = model(inputs, training=True)
+            ctx = tf.distribute.get_replica_context()
+            if Native.KERAS_LOCAL_MEAN in native:
+                data = loss_fn(y, pred(z)) if w is None else loss_fn(y, pred(z), sample_weight=w)
+            elif spec.loss.reduction == "sum":
+                data = summed(y, pred(z)) if w is None else summed(y, pred(z), sample_weight=w)
+            else:
+                by_weights = w is not None and spec.loss.weighted_reduction == "mean_with_sample_weight"
+                count = tf.reduce_sum(w) if by_weights else tf.cast(tf.shape(z)[0], z.dtype)
+                data = (summed(y, pred(z)) if w is None else summed(y, pred(z), sample_weight=w)) / ctx.all_reduce(SUM, count)
+            for r in model.losses:
+                data = data + l2(r)
+            return data
+
+        def gradients(inputs, y, w):
+            with tf.GradientTape() as tape:
+                loss = replica_loss(inputs, y, w)
+            return loss, tape.gradient(loss, model.trainable_variables)
+
+        def all_reduced(loss, grads):
+            ctx = tf.distribute.get_replica_context()
+            return ctx.all_reduce(SUM, loss), ctx.all_reduce(SUM, grads)  # as the optimizer's own all-reduce
+
+        # Each replica's own gradient is one compiled function, which the step uses too: the gradient reported and
+        # the gradient applied are the same numbers (two graphs of the same loss may be rewritten apart, and with
+        # N > 2 the all-reduce's order then moves them apart by a rounding, which an adaptive optimizer amplifies
+        # where a component is near zero).
+        local = tf.function(lambda inputs, y, w: strategy.run(gradients, args=(inputs, y, w)), reduce_retracing=True)
+        reduce = tf.function(lambda loss, grads: strategy.run(all_reduced, args=(loss, grads)), reduce_retracing=True)
+
+        def value_and_grad(inputs, y, w=None):
+            loss, grads = reduce(*local(inputs, y, w))
+            return self._first(loss), [self._first(g) for g in grads], None
+
+        value_and_grad.local = local
+        outs = {t: tf.function(lambda inputs, t=t: strategy.run(lambda i: run_layers(built, i, out_act, t), args=(inputs,)),
+                               reduce_retracing=True) for t in (False, True)}
+
+        def layer_outputs(inputs, training):
+            return [tf.concat(strategy.experimental_local_results(o), 0) for o in outs[bool(training)](inputs)]
+
+        return value_and_grad, layer_outputs
+
+    def _first(self, value):
+        """Replica 0's copy of a value the all-reduce made the same on every replica."""
+        return self.strategy.experimental_local_results(value)[0]
+
+    # ---- the step: Keras's own update on every replica ----
+
+    def step(self, h, x, y, masks=None, sample_weight=None):
+        """One ``optimizer.apply`` in every replica's context, on its own gradient: Keras all-reduces them and updates
+        every copy of the weights (module docstring)."""
+        self._live(h)
+        if h.tf_apply is None:
+            model, optimizer = h.model, h.optimizer
+            h.tf_apply = tf.function(lambda grads: self.strategy.run(
+                lambda g: optimizer.apply(g, model.trainable_variables), args=(grads,)), reduce_retracing=True)
+        w = self._row_weights(h, y, sample_weight)
+        with optimizers.floatx(keras.backend.standardize_dtype(h.built.weights[0].dtype)):  # as the one-process step
+            _, grads = h.value_and_grad.local(self._place(h.built.inputs(x, masks, True)), self._place(y), self._place(w))
+            h.tf_apply(grads)
+        h.steps += 1
+        return self.weights(h)
+
+    def train(self, h, x, y, batches):
+        """One data-parallel ``step`` per batch (``fit`` under the strategy is not wired)."""
+        weights = self.weights(h)
+        for idx in batches:
+            weights = self.step(h, x[idx], y[idx])
+        return weights
+
+    def replica_weights(self, h) -> list[list[np.ndarray]]:
+        """Each replica's copy of every weight, replica 0's first."""
+        self._live(h)
+        copies = [self.strategy.experimental_local_results(v.value) for v in h.built.weights]
+        return [[np.array(ops.convert_to_numpy(c[r])) for c in copies] for r in range(self.world)]
