@@ -24,6 +24,7 @@ import numpy as np
 from keras_impl.implementation import KerasImplementation
 from reference import datasets
 from reference.checks.case import CHECK_ROWS, POOL_ROWS
+from reference.replica_network import per_replica
 
 
 def _batch_rows(spec) -> list[int]:
@@ -55,6 +56,10 @@ class ReplicatedKerasJax(KerasImplementation):
         why = super().supports(spec)
         if why is None and spec.training.early_stopping is not None:
             why = "early stopping over replicas: model.fit under keras.distribution is not wired yet"
+        if why is None and per_replica(spec):
+            why = ("batch normalization with per-replica statistics: under keras.distribution the loss is one SPMD "
+                   "program over the global batch, whose statistics are the global batch's (replica_statistics = "
+                   "'global')")
         uneven = [r for r in _batch_rows(spec) if r % self.world]
         if why is None and uneven:
             why = (f"batches of {', '.join(map(str, uneven))} rows over {self.world} replicas: jax shards a batch into "

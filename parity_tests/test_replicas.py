@@ -184,6 +184,55 @@ def test_distributed_sampler_padding_deals_an_epoch_as_torch_s_sampler_does():
     assert list(dealt[1][0]) == [1.0, 4.0, 7.0, 10.0, 13.0, 16.0, 19.0, 22.0, 25.0, 28.0]
 
 
+def _per_replica_spec(tmp_path) -> str:
+    """breast_cancer_relu10_bn with its two batch normalizations per replica (DDP's default), as a spec file."""
+    import dataclasses
+    import json
+
+    from reference import spec as S
+
+    base = S.load("breast_cancer_relu10_bn")
+    layers = tuple(dataclasses.replace(layer, replica_statistics="per-replica") if layer.type == "batch_norm" else layer
+                   for layer in base.layers)
+    path = tmp_path / "per_replica.json"
+    path.write_text(json.dumps(S.to_dict(S.validate(dataclasses.replace(base, name="bn_per_replica", layers=layers)))))
+    return str(path)
+
+
+def test_torch_s_per_replica_batch_norm_matches_the_per_replica_reference(tmp_path):
+    """DDP's default: each replica normalizes its own rows (100 rows over 3 replicas: 34 / 33 / 33), rank 0's moving
+    statistics broadcast before each forward; against the reference run shard by shard (reference/replica_network.py),
+    which is not the global batch's (the gradients differ by more than 1e-3)."""
+    import numpy as np
+
+    from reference.checks import make_case
+    from reference.implementation import NumpyImplementation
+    from reference.spec import load
+
+    path = _per_replica_spec(tmp_path)
+    out = _run([path], registry.make("torch-x3"), ["forward", "forward-training", "grads", "state", "step-adam",
+                                                   "trajectory", "replicas"], replicas_n=3, dtypes=("float64",))
+    assert len(out) == 7 and all(o.status == "pass" for o in out.values()), [(k, o.message) for k, o in out.items()]
+    assert out["bn_per_replica:float64:state"].max_rel <= 1e-14
+    case = make_case(load(path), "float64")
+    grads = [NumpyImplementation(n).loss_and_grads(NumpyImplementation(n).build(case.spec, case.weights, dtype="float64",
+                                                                               device="cpu"), case.x, case.y)[1]
+             for n in (1, 3)]
+    assert max(float(np.max(np.abs(a - b))) for a, b in zip(*grads)) > 1e-3
+
+
+def test_each_replicated_engine_declines_the_batch_statistics_it_cannot_compute(tmp_path):
+    path = _per_replica_spec(tmp_path)
+    reasons = {}
+    for name, spec in [("torch-x2", "breast_cancer_relu10_bn"), ("keras-jax-x2", path), ("keras-tensorflow-x2", path)]:
+        (o,) = _run([spec], registry.make(name), ["grads"], dtypes=("float64",)).values()
+        assert o.status == "unsupported", (name, o.status, o.message)
+        reasons[name] = " ".join(o.message.split())
+    assert "SyncBatchNorm is GPU-only" in reasons["torch-x2"]
+    assert "one SPMD program" in reasons["keras-jax-x2"]
+    assert "mirrored copies part" in reasons["keras-tensorflow-x2"]
+
+
 def _alive(pids: list[int]) -> list[int]:
     alive = []
     for pid in pids:

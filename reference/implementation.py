@@ -86,6 +86,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from reference.network import Network
+from reference.replica_network import PerReplicaNetwork, per_replica
 from reference.spec import Spec
 
 Weights = list[np.ndarray]
@@ -113,6 +114,9 @@ class NumpyImplementation:
 
     name = "numpy"
 
+    def __init__(self, replicas: int = 1):
+        self.replicas = replicas  # what the judged implementation runs over: the per-replica statistics' shards
+
     def available(self) -> str | None:
         return None
 
@@ -122,6 +126,8 @@ class NumpyImplementation:
     def build(self, spec, weights, *, dtype, device):
         if device != "cpu":
             raise ValueError("the NumPy reference runs on the cpu only")
+        if self.replicas > 1 and per_replica(spec):
+            return PerReplicaNetwork(spec, weights, dtype=dtype, replicas_n=self.replicas)
         return Network(spec, weights, dtype=dtype)
 
     def forward(self, net, x, training=False, masks=None):

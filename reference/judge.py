@@ -28,7 +28,7 @@ class Judge:
         self.case = case
         self.label = label or case.spec.name  # the name its cells carry (nnparity.selection)
         self.ref_case = case.as_float64()
-        self.ref = NumpyImplementation()
+        self.ref = NumpyImplementation(case.replicas)
         self._cache: dict = {}
 
     def prepare(self, checks: list[str]) -> Judge:

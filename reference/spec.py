@@ -80,6 +80,9 @@ class BatchNorm:
     gamma_init: Initializer = Initializer("ones")
     beta_init: Initializer = Initializer("zeros")
     l2: float = 0.0  # adds l2 * (sum(gamma**2) + sum(beta**2)) to the loss; 0: none, as Keras's default
+    # Over N data-parallel replicas (reference/replica_network.py): "global", the global batch's statistics (a
+    # synchronised BatchNorm), or "per-replica", each replica's own rows' (torch DDP's default). One process: the same.
+    replica_statistics: str = "global"
     type: ClassVar[str] = "batch_norm"
 
 

@@ -9,8 +9,10 @@ on its shard of the batch; DDP averages the gradients in backward; the answers r
 the outputs gathered shard by shard, the loss summed over the replicas, the gradients and weights rank 0 holds
 (identical on every replica, which ``replica_weights`` lets the ``replicas`` check verify bitwise).
 
-Declined for now (``supports``): batch normalization (per-replica statistics), sample and class weights, and
-early stopping (a loop of its own on every replica).
+Batch normalization is DDP's default, each replica's own statistics (``replica_statistics = "per-replica"``,
+against ``reference/replica_network.py``), with rank 0's moving statistics broadcast to every replica before each
+forward (``broadcast_buffers``). Declined for now (``supports``): batch normalization with global statistics
+(``SyncBatchNorm`` is GPU-only), sample and class weights, and early stopping (a loop of its own on every replica).
 """
 from __future__ import annotations
 
@@ -85,9 +87,10 @@ class ReplicatedTorch(TorchImplementation):
 
     def supports(self, spec) -> str | None:
         why = super().supports(spec)
-        if why is None and any(layer.type == "batch_norm" for layer in spec.layers):
-            why = ("batch normalization over replicas: each replica's own statistics (DDP's default; SyncBatchNorm "
-                   "is GPU-only) need a per-replica reference, not written yet")
+        if why is None and any(layer.type == "batch_norm" and layer.replica_statistics == "global" for layer in spec.layers):
+            why = ("batch normalization with global statistics over replicas: torch's SyncBatchNorm is GPU-only (CPU "
+                   "support was proposed and closed, pytorch PR #78081); DDP's default, each replica's own statistics, "
+                   "is replica_statistics = 'per-replica'")
         if why is None and (spec.training.class_weight is not None or spec.training.sample_weight is not None):
             why = "weighted rows over replicas: not mapped yet"
         if why is None and spec.training.early_stopping is not None:
@@ -149,6 +152,10 @@ class ReplicatedTorch(TorchImplementation):
     def weights(self, h):
         return model.canonical(h.torch.model)
 
+    def state(self, h):
+        """Replica 0's moving statistics (what DDP broadcasts to the others before their next forward)."""
+        return model.canonical(h.torch.model, state=True)
+
     def replica_weights(self, h) -> list[list[np.ndarray]]:
         """Every replica's weights, gathered to rank 0 (replica 0's first)."""
         return self._call("replica_weights", h, {})
@@ -179,7 +186,8 @@ class ReplicatedTorch(TorchImplementation):
         spec = S.from_dict(spec, "replicated build")
         weights = [arrays[f"w{i}"] for i in range(len(arrays))]
         th = super().build(spec, weights, dtype=dtype, device=device)
-        ddp = torch.nn.parallel.DistributedDataParallel(th.model)  # no buffers: BN is declined
+        # broadcast_buffers (the default): rank 0's moving statistics go to every replica before each forward.
+        ddp = torch.nn.parallel.DistributedDataParallel(th.model)
         # DDP regroups its gradient buckets once, after the first backward, in the order gradients became ready; an
         # element's place in its bucket decides the order its replicas' values are summed in (N > 2). One backward
         # on no rows now, so that every later one (loss_and_grads, then step) sums in the same order, bitwise.
@@ -193,6 +201,11 @@ class ReplicatedTorch(TorchImplementation):
     def _forget(self, _, arrays):
         self.handles.clear()
 
+    @staticmethod
+    def _broadcast_state(h) -> None:
+        for buffer in h.torch.model.buffers():
+            dist.broadcast(buffer.data, 0)
+
     def _gather_rows(self, rows: int, local: torch.Tensor) -> np.ndarray | None:
         """The replicas' rows of one output, concatenated in replica order on rank 0 (padded for the collective)."""
         parts = replicas.shards(rows, self.world)
@@ -204,6 +217,7 @@ class ReplicatedTorch(TorchImplementation):
         return torch.cat([g[: p.stop - p.start] for g, p in zip(gathered, parts)]).numpy()
 
     def _outputs(self, h, arrays, training):
+        self._broadcast_state(h)  # inference normalizes by replica 0's moving statistics, as DDP's next forward would
         _, local = self._shard(arrays)
         outs = self._layer_tensors(h.torch, local["x"], training, self._local_masks(local))
         return [self._gather_rows(len(arrays["x"]), o) for o in outs]

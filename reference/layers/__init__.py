@@ -21,7 +21,8 @@ KINDS: dict[str, LayerKind] = {"dense": Dense(), "batch_norm": BatchNorm(), "dro
 _EPSILON = number(1e-3, min=0, min_open=True)
 FIELDS: dict[str, dict[str, Param]] = {
     "batch_norm": {"momentum": number(0.99, min=0, max=1, max_open=True), "epsilon": _EPSILON,
-                   "running_variance": choice(("biased", "unbiased"), "biased"), "l2": number(0.0, min=0)},
+                   "running_variance": choice(("biased", "unbiased"), "biased"), "l2": number(0.0, min=0),
+                   "replica_statistics": choice(("global", "per-replica"), "global")},
     "dropout": {"rate": number(min=0, max=1, max_open=True)},
     "layer_norm": {"epsilon": _EPSILON, "l2": number(0.0, min=0)},
 }
