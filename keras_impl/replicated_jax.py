@@ -21,21 +21,12 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from keras_impl.implementation import KerasImplementation
-from reference import datasets
-from reference.checks.case import CHECK_ROWS, POOL_ROWS
+from keras_impl.replicated_base import ReplicatedKeras
+from reference import replicas
 from reference.replica_network import per_replica
 
 
-def _batch_rows(spec) -> list[int]:
-    """Every batch size the checks hand a step or a gradient: the check batch, the schedule's and the epoch's last,
-    over the pool ``make_case`` draws (the first ``POOL_ROWS`` training rows, fewer for a small dataset)."""
-    pool = len(datasets.for_spec(spec, dtype=np.float64, train_rows=POOL_ROWS).x_train)
-    batch = min(spec.training.batch_size, pool)
-    return sorted({min(CHECK_ROWS, pool), batch} | ({pool % batch} if pool % batch else set()))
-
-
-class ReplicatedKerasJax(KerasImplementation):
+class ReplicatedKerasJax(ReplicatedKeras):
     """``KerasImplementation`` with every batch sharded over this process's N jax devices (module docstring)."""
 
     native_aspects = frozenset()
@@ -60,34 +51,19 @@ class ReplicatedKerasJax(KerasImplementation):
             why = ("batch normalization with per-replica statistics: under keras.distribution the loss is one SPMD "
                    "program over the global batch, whose statistics are the global batch's (replica_statistics = "
                    "'global')")
-        uneven = [r for r in _batch_rows(spec) if r % self.world]
+        uneven = [r for r in replicas.batch_rows(spec) if r % self.world]
         if why is None and uneven:
             why = (f"batches of {', '.join(map(str, uneven))} rows over {self.world} replicas: jax shards a batch into "
                    "equal parts only (keras.distribution.DataParallel), so an uneven shard is not expressible")
         return why
 
-    def devices(self) -> list[str]:
-        return ["cpu"]
-
-    def _place(self, a):
-        """``a``'s rows over the devices, contiguously (a list of inputs: each of them)."""
+    def _shard(self, a: np.ndarray):
+        """``a``'s rows over the devices, contiguously."""
         import jax
 
-        if isinstance(a, list):
-            return [self._place(t) for t in a]
-        if a is None:
-            return None
-        a = np.asarray(a)
         if len(a) % self.world:
             raise ValueError(f"a batch of {len(a)} rows does not split into {self.world} equal shards")
         return jax.device_put(a, self._rows)
-
-    def train(self, h, x, y, batches):
-        """One data-parallel ``step`` per batch (``fit`` under the distribution is not wired)."""
-        weights = self.weights(h)
-        for idx in batches:
-            weights = self.step(h, x[idx], y[idx])
-        return weights
 
     def replica_weights(self, h) -> list[list[np.ndarray]]:
         """Each device's copy of every weight, device 0's first."""

@@ -40,7 +40,8 @@ from keras import ops
 
 from keras_impl import backends, optimizers
 from keras_impl.compiled import run_layers
-from keras_impl.implementation import KerasImplementation
+from keras_impl.implementation import EAGER_STEPS
+from keras_impl.replicated_base import ReplicatedKeras
 from reference import replicas
 from reference.native import Native
 from reference.replica_network import per_replica
@@ -48,7 +49,7 @@ from reference.replica_network import per_replica
 SUM = tf.distribute.ReduceOp.SUM
 
 
-class ReplicatedKerasTensorflow(KerasImplementation):
+class ReplicatedKerasTensorflow(ReplicatedKeras):
     """``KerasImplementation`` with every batch split over the N replicas of a ``MirroredStrategy`` (module docstring)."""
 
     native_aspects = frozenset({Native.KERAS_LOCAL_MEAN, Native.KERAS_REPLICA_L2, Native.KERAS_REPLICA_BATCH_STATS})
@@ -79,9 +80,6 @@ class ReplicatedKerasTensorflow(KerasImplementation):
             why = "early stopping over replicas: model.fit under MirroredStrategy is not wired yet"
         return why
 
-    def devices(self) -> list[str]:
-        return ["cpu"]
-
     def _on(self, device: str):
         return self.strategy.scope()
 
@@ -97,13 +95,8 @@ class ReplicatedKerasTensorflow(KerasImplementation):
 
     # ---- each replica's part ----
 
-    def _place(self, a):
+    def _shard(self, a: np.ndarray):
         """``a``'s rows over the replicas (``replicas.shards``), as the strategy's per-replica values."""
-        if isinstance(a, list):
-            return [self._place(t) for t in a]
-        if a is None:
-            return None
-        a = np.asarray(a)
         parts = replicas.shards(len(a), self.world)
         return self.strategy.experimental_distribute_values_from_function(
             lambda ctx: tf.constant(a[parts[ctx.replica_id_in_sync_group]]))
@@ -150,10 +143,14 @@ class ReplicatedKerasTensorflow(KerasImplementation):
         # N > 2 the all-reduce's order then moves them apart by a rounding, which an adaptive optimizer amplifies
         # where a component is near zero).
         local = tf.function(lambda inputs, y, w: strategy.run(gradients, args=(inputs, y, w)), reduce_retracing=True)
-        reduce = tf.function(lambda loss, grads: strategy.run(all_reduced, args=(loss, grads)), reduce_retracing=True)
+        # The all-reduce as the step will run it: eagerly while the step's update is eager (EAGER_STEPS), compiled
+        # after (an eager and a compiled sum of three replicas' values can differ by a rounding: measured, three step
+        # checks of breast_cancer_relu10_bn over 3 replicas failed at their first step until the two agreed).
+        eager = lambda loss, grads: strategy.run(all_reduced, args=(loss, grads))
+        compiled = tf.function(eager, reduce_retracing=True)
 
-        def value_and_grad(inputs, y, w=None):
-            loss, grads = reduce(*local(inputs, y, w))
+        def value_and_grad(inputs, y, w=None, compiled_step: bool = False):
+            loss, grads = (compiled if compiled_step else eager)(*local(inputs, y, w))
             return self._first(loss), [self._first(g) for g in grads], None
 
         value_and_grad.local = local
@@ -165,6 +162,12 @@ class ReplicatedKerasTensorflow(KerasImplementation):
 
         return value_and_grad, layer_outputs
 
+    def _grads(self, h, x, y, masks, sample_weight=None):
+        w = self._row_weights(h, y, sample_weight)
+        loss, grads, _ = h.value_and_grad(self._place(h.built.inputs(x, masks, True)), self._place(y), self._place(w),
+                                          compiled_step=h.steps >= EAGER_STEPS)
+        return loss, [grads[j] for j in h.built.trainable_order], None
+
     def _first(self, value):
         """Replica 0's copy of a value the all-reduce made the same on every replica."""
         return self.strategy.experimental_local_results(value)[0]
@@ -175,23 +178,18 @@ class ReplicatedKerasTensorflow(KerasImplementation):
         """One ``optimizer.apply`` in every replica's context, on its own gradient: Keras all-reduces them and updates
         every copy of the weights (module docstring)."""
         self._live(h)
-        if h.tf_apply is None:
-            model, optimizer = h.model, h.optimizer
-            h.tf_apply = tf.function(lambda grads: self.strategy.run(
-                lambda g: optimizer.apply(g, model.trainable_variables), args=(grads,)), reduce_retracing=True)
+        model, optimizer = h.model, h.optimizer
+        apply = lambda grads: self.strategy.run(lambda g: optimizer.apply(g, model.trainable_variables), args=(grads,))
+        # Eagerly for a handle's first steps, then compiled, as the one-process step (EAGER_STEPS): tracing the
+        # update under the strategy costs 70-190 ms a handle, an eager update 12-37 ms, a compiled one 3 ms.
+        if h.tf_apply is None and h.steps >= EAGER_STEPS:
+            h.tf_apply = tf.function(apply, reduce_retracing=True)
         w = self._row_weights(h, y, sample_weight)
         with optimizers.floatx(keras.backend.standardize_dtype(h.built.weights[0].dtype)):  # as the one-process step
             _, grads = h.value_and_grad.local(self._place(h.built.inputs(x, masks, True)), self._place(y), self._place(w))
-            h.tf_apply(grads)
+            (h.tf_apply or apply)(grads)
         h.steps += 1
         return self.weights(h)
-
-    def train(self, h, x, y, batches):
-        """One data-parallel ``step`` per batch (``fit`` under the strategy is not wired)."""
-        weights = self.weights(h)
-        for idx in batches:
-            weights = self.step(h, x[idx], y[idx])
-        return weights
 
     def replica_weights(self, h) -> list[list[np.ndarray]]:
         """Each replica's copy of every weight, replica 0's first."""

@@ -49,3 +49,19 @@ def loss_scale(reduction: str, rows: int, replicas: int) -> float:
 
 def take(a: np.ndarray | None, part: slice):
     return None if a is None else a[part]
+
+
+def batch_rows(spec) -> list[int]:
+    """Every batch size the checks hand a step or a gradient: the check batch, the schedule's and the epoch's last,
+    over the pool ``make_case`` draws (the first ``POOL_ROWS`` training rows, fewer for a small dataset)."""
+    from reference import datasets
+    from reference.checks.case import CHECK_ROWS, POOL_ROWS
+
+    pool = len(datasets.for_spec(spec, dtype=np.float64, train_rows=POOL_ROWS).x_train)
+    batch = min(spec.training.batch_size, pool)
+    return sorted({min(CHECK_ROWS, pool), batch} | ({pool % batch} if pool % batch else set()))
+
+
+def smallest_shard(spec, replicas: int) -> int:
+    """The fewest rows any replica gets of any batch the checks hand it."""
+    return min(rows // replicas for rows in batch_rows(spec))

@@ -91,6 +91,10 @@ class ReplicatedTorch(TorchImplementation):
             why = ("batch normalization with global statistics over replicas: torch's SyncBatchNorm is GPU-only (CPU "
                    "support was proposed and closed, pytorch PR #78081); DDP's default, each replica's own statistics, "
                    "is replica_statistics = 'per-replica'")
+        if why is None and any(layer.type == "batch_norm" for layer in spec.layers) and \
+                replicas.smallest_shard(spec, self.world) < 2:
+            why = (f"batch normalization over {self.world} replicas with a batch that leaves a replica fewer than 2 rows: "
+                   "torch's BatchNorm1d refuses to train on one row (\"Expected more than 1 value per channel\")")
         if why is None and (spec.training.class_weight is not None or spec.training.sample_weight is not None):
             why = "weighted rows over replicas: not mapped yet"
         if why is None and spec.training.early_stopping is not None:
