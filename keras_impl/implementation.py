@@ -49,6 +49,7 @@ class KerasHandle:
     fitted: bool = False  # train() compiled the model
     steps: int = 0  # step()s taken
     tf_apply: Any = None  # this handle's update as a tf.function (tensorflow, after EAGER_STEPS steps)
+    clip_sum: Any = None  # over replicas on TensorFlow: the clipping of the all-reduced gradient (replicated_tensorflow.py)
     epochs: Any = None  # a per-epoch schedule's LearningRateScheduler (schedules.EpochSchedule)
 
     @property
@@ -270,8 +271,13 @@ class KerasImplementation:
 
     def _grads(self, h, x, y, masks, sample_weight=None):
         w = self._row_weights(h, y, sample_weight)
-        loss, grads, new_state = h.value_and_grad(self._place(h.built.inputs(x, masks, True)), self._place(y), self._place(w))
+        loss, grads, new_state = h.value_and_grad(self._place(h.built.inputs(x, masks, True)), self._place(y), self._place(w),
+                                                  **self._gradient_options(h))
         return loss, [grads[j] for j in h.built.trainable_order], new_state
+
+    def _gradient_options(self, h) -> dict:
+        """Keyword arguments for the handle's ``value_and_grad`` (an engine's own: ``replicated_tensorflow.py``)."""
+        return {}
 
     def loss_and_grads(self, h, x, y, masks=None, sample_weight=None):
         self._live(h)

@@ -13,8 +13,11 @@ The devices' copies of each variable are read back one by one (``replica_weights
 the ``replicas`` check compares them bitwise.
 
 Declined (``supports``): a spec whose batches (the check batch of 64 rows, the schedule's batches and the epoch's
-last, short one) do not split into N equal parts, because jax shards only equal parts; and early stopping
-(``fit`` under the distribution is not wired).
+last, short one) do not split into N equal parts, because jax shards only equal parts.
+
+Early stopping is the one-process ``fit``: Keras's own ``model.fit`` with its ``EarlyStopping`` callback, which under
+the distribution shards every batch it reads over the devices itself (``keras/src/backend/jax/trainer.py``,
+``_distribute_data``: the distribution's data layout, the batch dimension split).
 """
 from __future__ import annotations
 
@@ -45,8 +48,6 @@ class ReplicatedKerasJax(ReplicatedKeras):
 
     def supports(self, spec) -> str | None:
         why = super().supports(spec)
-        if why is None and spec.training.early_stopping is not None:
-            why = "early stopping over replicas: model.fit under keras.distribution is not wired yet"
         if why is None and per_replica(spec):
             why = ("batch normalization with per-replica statistics: under keras.distribution the loss is one SPMD "
                    "program over the global batch, whose statistics are the global batch's (replica_statistics = "

@@ -331,6 +331,15 @@ CATALOG: list[Topic] = [
           "tf.nn.scale_regularization_loss(sum(model.losses)): the L2 term over the number of replicas (what Keras's "
           "own fit does)",
           lambda: _digits(l2=0.01), group="data-parallel"),
+    Topic("keras-tf-replica-clip", "over replicas: Keras on TensorFlow clips each replica's part of the gradient",
+          ("numpy", "keras-tensorflow-x2"), (Native.KERAS_REPLICA_CLIP,),
+          ("one process: SGD(0.05, global_clipnorm=0.3): the batch's gradient (norm 0.74 - 0.86) scaled to norm 0.3",
+           "MirroredStrategy over 2 replicas, Keras's optimizer.apply on each: each replica's part of the gradient "
+           "clipped to norm 0.3 before the all-reduce sums the parts (base_optimizer.apply: _clip_gradients, then "
+           "_backend_update_step)"),
+          "the gradient all-reduced first and the sum clipped (Keras has no switch for it; nnparity's "
+          "keras_impl/replicated_tensorflow.py clips the sum and hands apply each replica's 1/N of it)",
+          _clipped("global_clipnorm"), group="data-parallel"),
     Topic("replica-batch-stats", "over replicas: batch normalization by each replica's own rows' statistics",
           ("numpy", "keras-tensorflow-x2"), (Native.KERAS_REPLICA_BATCH_STATS,),
           ("one process: BatchNormalization by the mean and variance of the batch's 32 rows",

@@ -31,7 +31,7 @@ QUICK = [("adam-epsilon", 10, 1e-6), ("rmsprop-defaults", 5, 1e-2), ("adagrad-de
          ("sklearn-alpha", 10, 1e-3), ("sklearn-init", 2, 1e-1), ("sklearn-squared-loss", 5, 1e-2),
          ("sklearn-log-loss-clip", 1, 1e-2), ("sklearn-batch-size", 1, 1e-1), ("ddp-local-mean", 5, 1e-4),
          ("ddp-summed-loss", 5, 1e-2), ("ddp-sampler-padding", 1, 1e-3), ("keras-tf-local-mean", 5, 1e-4),
-         ("keras-tf-replica-l2", 5, 1e-5), ("replica-batch-stats", 5, 1e-3)]  # the batch size's, the sampler's: epochs
+         ("keras-tf-replica-l2", 5, 1e-5), ("keras-tf-replica-clip", 5, 1e-2), ("replica-batch-stats", 5, 1e-3)]  # the batch size's, the sampler's: epochs
 
 
 @pytest.mark.parametrize("key, steps, native_floor", QUICK, ids=[q[0] for q in QUICK])

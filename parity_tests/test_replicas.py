@@ -54,13 +54,39 @@ def test_three_replicas_with_uneven_shards_still_give_the_global_gradient():
     assert all(o.status == "pass" for o in out.values()), [(k, o.failure) for k, o in out.items() if o.status != "pass"]
 
 
-@pytest.mark.parametrize("cls, check, tensor", [
-    ("MeanOfMeans", "grads", "layers[1].kernel"),  # 64 rows over 3 replicas: 22, 21, 21
-    ("Unsynchronised", "replicas", "layers[1].kernel (replicas vs replica 0)"),
+def test_torch_over_replicas_weights_rows_by_the_global_batchs_denominator(tmp_path):
+    """Class weights divided by the weight sum (mean_with_sample_weight) over 3 uneven shards, and sample weights
+    divided by the rows (sum_over_batch_size) under clipping, a schedule and per-replica batch statistics: each
+    replica's weighted sum over the global batch's denominator, which DDP's average makes the reference's loss."""
+    sample_weighted = tmp_path / "coverage_training_per_replica.toml"
+    sample_weighted.write_text((ROOT / "reference/specs/coverage/coverage_training.toml").read_text().replace(
+        'type = "batch_norm"', 'type = "batch_norm"\nreplica_statistics = "per-replica"'))
+    out = {**_run(["coverage_class_weights"], registry.make("torch-x3"), replicas_n=3, dtypes=("float64",)),
+           **_run([str(sample_weighted)], registry.make("torch-x2"), ["grads", "step-momentum", "schedule-piecewise-epoch",
+                                                                       "trajectory", "state"], dtypes=("float64",))}
+    assert len(out) > 20 and all(o.status == "pass" for o in out.values()), \
+        [(k, o.status, o.message) for k, o in out.items() if o.status != "pass"][:3]
+    assert out["coverage_class_weights:float64:grads"].max_rel <= 1e-15
+
+
+def test_replicas_stop_early_where_the_reference_does():
+    """torch: the one-process early-stopping loop on every replica, the validation loss all-reduced from the
+    replicas' shards; Keras on JAX: Keras's own model.fit and EarlyStopping under the distribution. The same val_loss
+    per epoch, the same stopping epoch (4 of 10) and restored weights as the reference."""
+    out = [*_run(["coverage_softmax_half_sse"], registry.make("torch-x3"), ["early-stopping"], replicas_n=3).values(),
+           *_run(["coverage_softmax_half_sse"], registry.make("keras-jax-x2"), ["early-stopping"], dtypes=("float64",)).values()]
+    assert len(out) == 3 and all(o.status == "pass" for o in out), [(o.impl, o.message) for o in out if o.status != "pass"]
+
+
+@pytest.mark.parametrize("cls, spec, check, tensor", [
+    ("MeanOfMeans", "digits_even_odd", "grads", "layers[1].kernel"),  # 64 rows over 3 replicas: 22, 21, 21
+    ("Unsynchronised", "digits_even_odd", "replicas", "layers[1].kernel (replicas vs replica 0)"),
+    ("LocalWeightSum", "coverage_class_weights", "grads", "layers[1].kernel"),  # shards' weight sums differ
+    ("ValidationOnShard", "coverage_softmax_half_sse", "early-stopping", "val_loss after epoch 1"),
 ])
-def test_a_data_parallel_mistake_is_caught(cls, check, tensor):
+def test_a_data_parallel_mistake_is_caught(cls, spec, check, tensor):
     impl = registry.torch_replicas(f"torch-x3-{cls}", f"parity_tests.plugins.broken_replicas:{cls}", 3)
-    o = _run(["digits_even_odd"], impl, [check], replicas_n=3, dtypes=("float64",))[f"digits_even_odd:float64:{check}"]
+    o = _run([spec], impl, [check], replicas_n=3, dtypes=("float64",))[f"{spec}:float64:{check}"]
     assert o.status == "fail" and o.failure["tensor"] == tensor, (o.status, o.message, o.failure)
 
 
@@ -150,14 +176,29 @@ print([c.device.split("/")[-1] for c in local(h.built.weights[0].value)])
     assert rows == "[22, 21, 21]" and devices == "['device:CPU:0', 'device:CPU:1', 'device:CPU:2']"
 
 
-def test_keras_s_own_loss_over_uneven_replicas_is_caught_at_the_gradient():
+def test_keras_on_tensorflow_over_three_devices_clips_the_all_reduced_gradient():
+    """clipnorm, global_clipnorm and clipvalue of the global gradient, not of each replica's part: the sum clipped,
+    each replica's third of it summed back by Keras's all-reduce (within N roundings), and 50 clipped steps."""
+    out = _run(["coverage_training"], registry.make("keras-tensorflow-x3"),
+               ["step-sgd-clipnorm", "step-momentum-global-clipnorm", "step-adam-clipvalue", "trajectory", "replicas"],
+               replicas_n=3, dtypes=("float64",))
+    assert len(out) == 5 and all(o.status == "pass" for o in out.values()), \
+        [(k, o.status, o.message) for k, o in out.items() if o.status != "pass"]
+    assert out["coverage_training:float64:step-sgd-clipnorm"].max_rel <= 1e-15
+
+
+@pytest.mark.parametrize("cls, spec, check", [
+    ("KerasLocalMean", "digits_even_odd", "grads"),  # 64 rows over 3: 22, 21, 21
+    ("KerasReplicaClip", "coverage_training", "step-sgd-clipnorm"),  # each replica's part clipped
+])
+def test_a_keras_data_parallel_default_is_caught(cls, spec, check):
     from keras_impl import backends
     from reference.worker import Worker
 
     env = {**backends.environment("tensorflow"), backends.TF_REPLICAS: "3"}
-    impl = Worker("keras-tensorflow-x3-local-mean", "parity_tests.plugins.broken_keras_replicas:KerasLocalMean", env)
-    o = _run(["digits_even_odd"], impl, ["grads"], replicas_n=3, dtypes=("float64",))["digits_even_odd:float64:grads"]
-    assert o.status == "fail" and o.failure["tensor"].startswith("layers[1]"), (o.status, o.message, o.failure)
+    impl = Worker(f"keras-tensorflow-x3-{cls}", f"parity_tests.plugins.broken_keras_replicas:{cls}", env)
+    o = _run([spec], impl, [check], replicas_n=3, dtypes=("float64",))[f"{spec}:float64:{check}"]
+    assert o.status == "fail" and o.failure["tensor"].startswith("layers["), (o.status, o.message, o.failure)
 
 
 def test_distributed_sampler_padding_deals_an_epoch_as_torch_s_sampler_does():

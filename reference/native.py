@@ -57,6 +57,8 @@ class Native(Enum):
                         "which the optimizer's all-reduce sums: the mean of the replicas' means")
     KERAS_REPLICA_L2 = ("over replicas, the model's L2 losses added unscaled on every replica, as a custom training "
                         "loop adds sum(model.losses) without tf.nn.scale_regularization_loss: the all-reduce sums N of them")
+    KERAS_REPLICA_CLIP = ("over replicas, Keras's clipping as it is under tf.distribute: optimizer.apply clips each "
+                          "replica's own part of the gradient, then its all-reduce sums the clipped parts")
     KERAS_REPLICA_BATCH_STATS = ("over replicas, Keras's BatchNormalization as it is (synchronized=False): each replica "
                                  "normalizes by its own rows' mean and variance, and its moving statistics follow them")
 

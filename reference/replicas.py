@@ -15,7 +15,10 @@ mean over the global batch of B rows, replica r back-propagates
 
 so that the average :math:`\frac1N \sum_r \nabla C_r = \nabla\big(\frac1B \sum_i \ell_i\big) + 2\lambda W` is the
 reference's gradient exactly, whatever the shards' sizes (the L2 term, the same on every replica, averages to
-itself); a summed loss (``reduction = "sum"``) takes :math:`N \sum_{i \in r} \ell_i`. The mean of the replicas'
+itself); a summed loss (``reduction = "sum"``) takes :math:`N \sum_{i \in r} \ell_i`. Weighted rows
+(``reference/weighting.py``) take :math:`\frac{N}{D} \sum_{i \in r} w_i \ell_i` with the *global* batch's
+denominator D: B for ``sum_over_batch_size``, :math:`\sum_i w_i` over all B rows for ``mean_with_sample_weight``
+(every replica holds the whole batch's weights, so no collective is needed for it). The mean of the replicas'
 own means (:math:`\frac1N \sum_r \frac{1}{B_r}\sum_{i\in r}\ell_i`) is the global mean only when the shards are
 equal: the uneven-batch divergence. The loss reported is :math:`\sum_r \frac1B \sum_{i\in r}\ell_i` plus the L2
 term, once.
@@ -42,9 +45,10 @@ def shards(rows: int, replicas: int) -> list[slice]:
     return out
 
 
-def loss_scale(reduction: str, rows: int, replicas: int) -> float:
-    """The factor on a replica's *summed* per-sample losses: N / B for the spec's mean, N for its sum."""
-    return replicas / rows if reduction == "mean" else float(replicas)
+def loss_scale(reduction: str, rows: int, replicas: int, denominator: float | None = None) -> float:
+    """The factor on a replica's *summed* (weighted) per-sample losses: N / D for the spec's mean (D the global
+    batch's ``denominator``, its rows B unless given: a weighted mean's weight sum), N for its sum."""
+    return replicas / (rows if denominator is None else denominator) if reduction == "mean" else float(replicas)
 
 
 def take(a: np.ndarray | None, part: slice):

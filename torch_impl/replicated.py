@@ -12,7 +12,8 @@ the outputs gathered shard by shard, the loss summed over the replicas, the grad
 Batch normalization is DDP's default, each replica's own statistics (``replica_statistics = "per-replica"``,
 against ``reference/replica_network.py``), with rank 0's moving statistics broadcast to every replica before each
 forward (``broadcast_buffers``). Declined for now (``supports``): batch normalization with global statistics
-(``SyncBatchNorm`` is GPU-only), sample and class weights, and early stopping (a loop of its own on every replica).
+(``SyncBatchNorm`` is GPU-only). Early stopping (``fit``) runs the one-process loop on every replica, the
+validation loss all-reduced from the replicas' shards, so that every replica stops at the same epoch.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from reference import bundle, replicas
+from reference import bundle, replicas, weighting
 from reference import native as N
 from reference import spec as S
 from reference.native import Native
@@ -95,10 +96,6 @@ class ReplicatedTorch(TorchImplementation):
                 replicas.smallest_shard(spec, self.world) < 2:
             why = (f"batch normalization over {self.world} replicas with a batch that leaves a replica fewer than 2 rows: "
                    "torch's BatchNorm1d refuses to train on one row (\"Expected more than 1 value per channel\")")
-        if why is None and (spec.training.class_weight is not None or spec.training.sample_weight is not None):
-            why = "weighted rows over replicas: not mapped yet"
-        if why is None and spec.training.early_stopping is not None:
-            why = "early stopping over replicas: every replica's own loop and the validation loss's all-reduce, not wired yet"
         return why
 
     def devices(self) -> list[str]:
@@ -139,11 +136,11 @@ class ReplicatedTorch(TorchImplementation):
     def layer_outputs(self, h, x, training=False, masks=None):
         return self._call("layer_outputs", h, self._batch(x, None, masks), training=training)
 
-    def loss_and_grads(self, h, x, y, masks=None):
-        return self._call("loss_and_grads", h, self._batch(x, y, masks))
+    def loss_and_grads(self, h, x, y, masks=None, sample_weight=None):
+        return self._call("loss_and_grads", h, self._batch(x, y, masks, sample_weight))
 
-    def step(self, h, x, y, masks=None):
-        return self._call("step", h, self._batch(x, y, masks))
+    def step(self, h, x, y, masks=None, sample_weight=None):
+        return self._call("step", h, self._batch(x, y, masks, sample_weight))
 
     def end_epoch(self, h):
         self._call("end_epoch", h, {})
@@ -152,6 +149,11 @@ class ReplicatedTorch(TorchImplementation):
         """One data-parallel step per batch (``step``'s), the loop run on every replica: one broadcast for all of
         them (the studies' runs), not one per step."""
         return self._call("train", h, {"x": x, "y": y, **{f"batch{i}": np.asarray(b) for i, b in enumerate(batches)}})
+
+    def fit(self, h, x, y, epochs, x_val, y_val):
+        """Early stopping over the replicas (``_fit``): one broadcast for the whole run."""
+        batches = {f"epoch{e}:{i}": np.asarray(b) for e, epoch in enumerate(epochs) for i, b in enumerate(epoch)}
+        return self._call("fit", h, {"x": x, "y": y, "x_val": x_val, "y_val": y_val, **batches}, epochs=len(epochs))
 
     def weights(self, h):
         return model.canonical(h.torch.model)
@@ -171,8 +173,10 @@ class ReplicatedTorch(TorchImplementation):
     # ---- what every rank does ----
 
     @staticmethod
-    def _batch(x, y, masks) -> dict:
+    def _batch(x, y, masks, sample_weight=None) -> dict:
         out = {"x": x, **({} if y is None else {"y": y})}
+        if sample_weight is not None:
+            out["sample_weight"] = np.asarray(sample_weight)
         out.update({f"mask:{k}": m for k, m in (masks or {}).items()})
         return out
 
@@ -240,18 +244,19 @@ class ReplicatedTorch(TorchImplementation):
         from torch.utils.data.distributed import DistributedSampler
 
         h.epoch.append(arrays)
-        x, y = (np.concatenate([a[k] for a in h.epoch]) for k in ("x", "y"))
+        rows = {key: np.concatenate([a[key] for a in h.epoch]) for key in ("x", "y", "sample_weight") if key in arrays}
         per_replica, k = len(h.epoch[0]["x"]) // self.world, len(h.epoch) - 1
-        dealt = list(DistributedSampler(range(len(x)), num_replicas=self.world, rank=self.rank, shuffle=False))
+        dealt = list(DistributedSampler(range(len(rows["x"])), num_replicas=self.world, rank=self.rank, shuffle=False))
         idx = dealt[k * per_replica:(k + 1) * per_replica]
-        return {"x": x[idx], "y": y[idx]}
+        return {key: a[idx] for key, a in rows.items()}
 
     def _replica_loss(self, h, arrays, local: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(what this replica back-propagates, its share of the reported loss) (``reference/replicas.py``): aligned,
-        ``N/B`` times its summed per-sample losses (``N`` times for a summed loss) plus the L2 term, so that DDP's
-        average is the global batch's gradient; natively (``DDP_LOCAL_MEAN``, ``DDP_SUMMED_LOSS``, and
-        ``DDP_SAMPLER_PADDING`` on the rows its sampler dealt, ``local``) the spec's reduction over its own rows plus
-        the L2 term, what a one-process loop becomes on each replica."""
+        ``N/D`` times its summed (weighted) per-sample losses (``N`` times for a summed loss; D the global batch's
+        rows, or its weight sum for ``mean_with_sample_weight``) plus the L2 term, so that DDP's average is the
+        global batch's gradient; natively (``DDP_LOCAL_MEAN``, ``DDP_SUMMED_LOSS``, and ``DDP_SAMPLER_PADDING`` on
+        the rows its sampler dealt, ``local``) the spec's reduction over its own rows plus the L2 term, what a
+        one-process loop becomes on each replica."""
         th, spec = h.torch, h.spec
         local = self._shard(arrays)[1] if local is None else local
         x, y = self._tensor(th, local["x"]), self._tensor(th, local["y"])
@@ -259,11 +264,32 @@ class ReplicatedTorch(TorchImplementation):
         z = h.ddp(x)
         penalty = self._penalty(th)
         if h.native & self.OWN_LOSS:
-            own = losses.data_loss(spec.loss.name, spec.loss.reduction, z, th.model.head(z), y)
+            own = self._loss_on_rows(th, z, y, local, spec.loss.reduction)
             return own + penalty, (own.detach() + penalty.detach()) / self.world
-        share = losses.data_loss(spec.loss.name, "sum", z, th.model.head(z), y) * (
-            replicas.loss_scale(spec.loss.reduction, len(arrays["x"]), self.world) / self.world)
+        share = self._loss_on_rows(th, z, y, local, "sum") * (self._loss_scale(th, arrays) / self.world)
         return share * self.world + penalty, share.detach() + penalty.detach() / self.world
+
+    def _loss_on_rows(self, th, z, y, rows: dict, reduction: str) -> torch.Tensor:
+        """The data loss of ``rows`` under ``reduction``, each row weighted as the spec says (``"sum"``: the rows'
+        weighted sum; the spec's mean: over these rows' count or weight sum)."""
+        loss, a = th.spec.loss, th.model.head(z)
+        weights = weighting.row_weights(th.spec, rows["y"], rows.get("sample_weight"))
+        if weights is None:
+            return losses.data_loss(loss.name, reduction, z, a, y)
+        w = self._tensor(th, weights)
+        total = (w * losses.PER_SAMPLE[loss.name](z, a, y)).sum()
+        if reduction == "sum":
+            return total
+        return total / (len(z) if loss.weighted_reduction == "sum_over_batch_size" else w.sum())
+
+    def _loss_scale(self, th, arrays) -> float:
+        """N / D (``replicas.loss_scale``), D the global batch's: its rows, or its rows' weight sum where the spec's
+        weighted mean divides by that (every replica holds the whole batch's weights: no collective)."""
+        spec, rows = th.spec, len(arrays["x"])
+        weights = weighting.row_weights(spec, arrays["y"], arrays.get("sample_weight"))
+        by_weights = weights is not None and spec.loss.weighted_reduction == "mean_with_sample_weight"
+        denominator = float(self._tensor(th, weights).sum().item()) if by_weights else None
+        return replicas.loss_scale(spec.loss.reduction, rows, self.world, denominator)
 
     def _loss_and_grads(self, h, arrays):
         th = h.torch
@@ -292,6 +318,49 @@ class ReplicatedTorch(TorchImplementation):
             idx = arrays[f"batch{i}"]
             weights = self._step(h, {"x": x[idx], "y": y[idx]})
         return weights
+
+    def _fit(self, h, arrays, epochs: int):
+        """The one-process early-stopping loop (``TorchImplementation.fit``: Keras's rule, the best state_dict
+        kept) on every replica: each epoch's data-parallel steps, then the validation loss, each replica's shard of
+        the validation rows summed by an all-reduce, so every replica sees the same number and stops at the same
+        epoch, restoring the same state."""
+        import copy
+
+        rule, x, y = h.spec.training.early_stopping, arrays["x"], arrays["y"]
+        best, wait, kept, monitored = float("inf"), 0, None, []
+        for e in range(epochs):
+            i = 0
+            while f"epoch{e}:{i}" in arrays:
+                idx = arrays[f"epoch{e}:{i}"]
+                self._step(h, {"x": x[idx], "y": y[idx]})
+                i += 1
+            self._end_epoch(h, {})
+            monitored.append(self._validation_loss(h, arrays["x_val"], arrays["y_val"]))
+            if rule.restore_best_weights and kept is None:
+                kept = copy.deepcopy(h.torch.model.state_dict())
+            wait += 1
+            if monitored[-1] < best - rule.min_delta:
+                best, wait = monitored[-1], 0
+                if rule.restore_best_weights:
+                    kept = copy.deepcopy(h.torch.model.state_dict())
+            elif wait >= rule.patience and e > 0:
+                break
+        if kept is not None:
+            h.torch.model.load_state_dict(kept)
+        return model.canonical(h.torch.model), monitored
+
+    def _validation_loss(self, h, x_val, y_val) -> float:
+        """C on the validation rows in inference mode: each replica's rows' summed (weighted) losses over the global
+        denominator, plus its 1/N of the L2 term, all-reduced (the same float on every replica)."""
+        th, rows = h.torch, {"x": x_val, "y": y_val}
+        self._broadcast_state(h)  # inference normalizes by replica 0's moving statistics
+        local = self._shard(rows)[1]
+        with torch.no_grad():
+            z = th.model.logits(self._tensor(th, local["x"]), training=False)
+            share = self._loss_on_rows(th, z, self._tensor(th, local["y"]), local, "sum") * (
+                self._loss_scale(th, rows) / self.world) + self._penalty(th) / self.world
+        dist.all_reduce(share)
+        return float(share.item())
 
     def _end_epoch(self, h, arrays):
         h.epoch.clear()

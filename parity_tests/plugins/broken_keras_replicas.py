@@ -12,3 +12,11 @@ class KerasLocalMean(ReplicatedKerasTensorflow):
 
     def build(self, spec, weights, *, dtype, device, native=frozenset()):
         return super().build(spec, weights, dtype=dtype, device=device, native={Native.KERAS_LOCAL_MEAN})
+
+
+class KerasReplicaClip(ReplicatedKerasTensorflow):
+    """Keras's clipping as it is under the strategy (``Native.KERAS_REPLICA_CLIP``): each replica's own part of the
+    gradient clipped, then the parts summed by the all-reduce."""
+
+    def build(self, spec, weights, *, dtype, device, native=frozenset()):
+        return super().build(spec, weights, dtype=dtype, device=device, native={Native.KERAS_REPLICA_CLIP})
