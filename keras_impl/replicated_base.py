@@ -25,7 +25,8 @@ class ReplicatedKeras(KerasImplementation):
         return None if a is None else self._shard(np.asarray(a))
 
     def train(self, h, x, y, batches):
-        """One data-parallel ``step`` per batch (``fit`` under a distribution is not wired)."""
+        """One data-parallel ``step`` per batch: the steps the checks verify (on TensorFlow, ``model.fit`` under the
+        strategy does not take the shared schedule's batches one step each: ``ReplicatedKerasTensorflow.fit``)."""
         weights = self.weights(h)
         for idx in batches:
             weights = self.step(h, x[idx], y[idx])

@@ -34,8 +34,9 @@ that sum with the optimizer's own ``_clip_gradients`` (the same numbers on every
 a power of two, within N roundings otherwise). Keras 3 offers no cross-replica apply (``maybe_merge_call`` needs a
 replica context) and no switch for its all-reduce.
 
-Declined (``supports``): early stopping (``model.fit`` under the strategy does not take the shared schedule's
-batches one step each; the measured reason is in ``supports``).
+Early stopping (``fit``) is the engine's own loop around Keras's ``EarlyStopping`` callback, the validation loss
+all-reduced from the replicas' shards (``model.fit`` under the strategy does not take the shared schedule's batches
+one step each: measured, in ``fit``'s docstring).
 """
 from __future__ import annotations
 
@@ -82,11 +83,6 @@ class ReplicatedKerasTensorflow(ReplicatedKeras):
                    "under MirroredStrategy moves each replica's copy of the moving statistics by its own rows (measured: "
                    "the copies 1.0 and 10.0 after one step on shards of means 2 and 20), so the mirrored copies part "
                    "and inference differs by replica; replica_statistics = 'global' is synchronized=True")
-        if why is None and spec.training.early_stopping is not None:
-            why = ("early stopping over replicas: Keras's model.fit under MirroredStrategy, fed the shared schedule's "
-                   "batches from a generator as in one process, does not train on them one step each (measured on "
-                   "coverage_softmax_half_sse over 2 replicas: fit's input ran out of data within the first epoch, the "
-                   "weights 31 % off the reference after it); an early-stopping loop of the engine's own is not wired")
         return why
 
     def _on(self, device: str):
@@ -124,9 +120,9 @@ class ReplicatedKerasTensorflow(ReplicatedKeras):
         summed, _, _ = self._loss_parts(spec, dtype, native, reduction="sum")
         l2 = (lambda r: r) if Native.KERAS_REPLICA_L2 in native else (lambda r: r / self.world)
 
-        def replica_loss(inputs, y, w):
+        def replica_loss(inputs, y, w, training=True):
             """C_r (module docstring), in the replica's context; natively Keras's own loss object's."""
-            z = model(inputs, training=True)
+            z = model(inputs, training=training)
             ctx = tf.distribute.get_replica_context()
             if Native.KERAS_LOCAL_MEAN in native:
                 data = loss_fn(y, pred(z)) if w is None else loss_fn(y, pred(z), sample_weight=w)
@@ -165,6 +161,11 @@ class ReplicatedKerasTensorflow(ReplicatedKeras):
             return self._first(loss), [self._first(g) for g in grads], None
 
         value_and_grad.local = local
+        # The validation loss (``fit``): C_r in inference mode on unweighted rows (Keras's fit weights only the
+        # training rows), all-reduced, the same on every replica.
+        value_and_grad.validation = tf.function(lambda inputs, y: strategy.run(
+            lambda i, t: tf.distribute.get_replica_context().all_reduce(SUM, replica_loss(i, t, None, training=False)),
+            args=(inputs, y)), reduce_retracing=True)
         outs = {t: tf.function(lambda inputs, t=t: strategy.run(lambda i: run_layers(built, i, out_act, t), args=(inputs,)),
                                reduce_retracing=True) for t in (False, True)}
 
@@ -206,6 +207,34 @@ class ReplicatedKerasTensorflow(ReplicatedKeras):
             (h.tf_apply or apply)(grads)
         h.steps += 1
         return self.weights(h)
+
+    def fit(self, h, x, y, epochs, x_val, y_val):
+        """Early stopping in the engine's own loop, Keras's ``EarlyStopping`` callback driven by hand: each epoch's
+        data-parallel ``step``s, then the validation loss all-reduced from the replicas' shards, the callback's
+        ``on_epoch_end`` on it (its best weights kept and restored by ``get_weights``/``set_weights``, every copy).
+        Not ``model.fit``: under the strategy, fed the shared schedule's batches from a generator as in one process,
+        it does not take them one step each (measured on coverage_softmax_half_sse over 2 replicas: its input ran out
+        within the first epoch, the weights 31 % off the reference after it)."""
+        self._live(h)
+        rule = h.spec.training.early_stopping
+        stop = keras.callbacks.EarlyStopping(monitor=rule.monitor, min_delta=rule.min_delta, patience=rule.patience,
+                                             restore_best_weights=rule.restore_best_weights, mode="min")
+        stop.set_model(h.model)
+        h.model.stop_training = False
+        stop.on_train_begin()
+        inputs, targets = self._place(h.built.inputs(x_val, None, False)), self._place(y_val)
+        monitored = []
+        for e, batches in enumerate(epochs):
+            for idx in batches:
+                self.step(h, x[idx], y[idx])
+            self.end_epoch(h)
+            monitored.append(float(ops.convert_to_numpy(self._first(h.value_and_grad.validation(inputs, targets)))))
+            stop.on_epoch_end(e, {rule.monitor: monitored[-1]})
+            if h.model.stop_training:
+                break
+        with self.strategy.scope():
+            stop.on_train_end()
+        return self.weights(h), monitored
 
     def replica_weights(self, h) -> list[list[np.ndarray]]:
         """Each replica's copy of every weight, replica 0's first."""
