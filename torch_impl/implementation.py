@@ -172,32 +172,45 @@ class TorchImplementation:
 
     def fit(self, h, x, y, epochs, x_val, y_val):
         """Early stopping as a torch user writes it (torch has no callback for it): after each epoch the validation
-        loss in eval mode, Keras's rule (an improvement beats the best by more than min_delta; stop once ``patience``
-        epochs have passed without one, never after the first), and the best state_dict copied and reloaded."""
-        import copy
-
-        rule = h.spec.training.early_stopping
+        loss in eval mode (``_stop_early``)."""
         xt, yt = self._tensor(h, x), self._tensor(h, y)
         xv, yv = self._tensor(h, x_val), self._tensor(h, y_val)
-        best, wait, kept, monitored = float("inf"), 0, None, []
-        for e, batches in enumerate(epochs):
-            self._steps(h, xt, yt, batches)
+        penalty = Native.VALIDATION_DATA_LOSS not in h.native  # natively: criterion(model(x_val), y_val)
+
+        def train_epoch(e: int) -> None:
+            self._steps(h, xt, yt, epochs[e])
             self.end_epoch(h)
+
+        def validation_loss() -> float:
             with torch.no_grad():
-                penalty = Native.VALIDATION_DATA_LOSS not in h.native  # natively: criterion(model(x_val), y_val)
-                monitored.append(float(self._loss_on(h, xv, yv, training=False, penalty=penalty)))
+                return float(self._loss_on(h, xv, yv, training=False, penalty=penalty))
+
+        monitored = self._stop_early(h.spec.training.early_stopping, h.model, len(epochs), train_epoch, validation_loss)
+        return model.canonical(h.model), monitored
+
+    @staticmethod
+    def _stop_early(rule, module: torch.nn.Module, epochs: int, train_epoch, validation_loss) -> list[float]:
+        """Keras's rule around ``train_epoch(e)``: an improvement beats the best by more than min_delta; stop once
+        ``patience`` epochs have passed without one, never after the first; the best state_dict copied and reloaded
+        (``restore_best_weights``). The monitored ``validation_loss()`` after each epoch it ran."""
+        import copy
+
+        best, wait, kept, monitored = float("inf"), 0, None, []
+        for e in range(epochs):
+            train_epoch(e)
+            monitored.append(validation_loss())
             if rule.restore_best_weights and kept is None:
-                kept = copy.deepcopy(h.model.state_dict())
+                kept = copy.deepcopy(module.state_dict())
             wait += 1
             if monitored[-1] < best - rule.min_delta:
                 best, wait = monitored[-1], 0
                 if rule.restore_best_weights:
-                    kept = copy.deepcopy(h.model.state_dict())
+                    kept = copy.deepcopy(module.state_dict())
             elif wait >= rule.patience and e > 0:
                 break
         if kept is not None:
-            h.model.load_state_dict(kept)
-        return model.canonical(h.model), monitored
+            module.load_state_dict(kept)
+        return monitored
 
     def clip_gradients(self, h: TorchHandle) -> None:
         """The spec's gradient clipping, between ``backward()`` and ``optimizer.step()`` (``optimizers.clip_gradients``)."""

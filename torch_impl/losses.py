@@ -72,8 +72,13 @@ def weighted_loss(loss, z: torch.Tensor, a: torch.Tensor, y: torch.Tensor, class
     way torch users write a weighted loss that ``weight=`` cannot express (``reduction="none"``)."""
     if _class_weight_native(loss, class_weight):
         return F.cross_entropy(z, y, weight=class_weight, reduction=loss.reduction)
-    w = sample_weight if sample_weight is not None else class_weight[labels]
+    return reduce_weighted(loss, loss.reduction, z, a, y, sample_weight if sample_weight is not None else class_weight[labels])
+
+
+def reduce_weighted(loss, reduction: str, z: torch.Tensor, a: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """The rows' per-sample losses weighted by ``w`` and reduced: summed (``reduction = "sum"``), or divided by the
+    rows (``sum_over_batch_size``) or by their weights' sum (``mean_with_sample_weight``)."""
     total = (w * PER_SAMPLE[loss.name](z, a, y)).sum()
-    if loss.reduction == "sum":
+    if reduction == "sum":
         return total
     return total / (len(z) if loss.weighted_reduction == "sum_over_batch_size" else w.sum())

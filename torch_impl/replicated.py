@@ -276,11 +276,7 @@ class ReplicatedTorch(TorchImplementation):
         weights = weighting.row_weights(th.spec, rows["y"], rows.get("sample_weight"))
         if weights is None:
             return losses.data_loss(loss.name, reduction, z, a, y)
-        w = self._tensor(th, weights)
-        total = (w * losses.PER_SAMPLE[loss.name](z, a, y)).sum()
-        if reduction == "sum":
-            return total
-        return total / (len(z) if loss.weighted_reduction == "sum_over_batch_size" else w.sum())
+        return losses.reduce_weighted(loss, reduction, z, a, y, self._tensor(th, weights))
 
     def _loss_scale(self, th, arrays) -> float:
         """N / D (``replicas.loss_scale``), D the global batch's: its rows, or its rows' weight sum where the spec's
@@ -320,33 +316,21 @@ class ReplicatedTorch(TorchImplementation):
         return weights
 
     def _fit(self, h, arrays, epochs: int):
-        """The one-process early-stopping loop (``TorchImplementation.fit``: Keras's rule, the best state_dict
-        kept) on every replica: each epoch's data-parallel steps, then the validation loss, each replica's shard of
-        the validation rows summed by an all-reduce, so every replica sees the same number and stops at the same
-        epoch, restoring the same state."""
-        import copy
+        """The one-process early-stopping loop (``TorchImplementation._stop_early``) on every replica: each epoch's
+        data-parallel steps, then the validation loss, each replica's shard of the validation rows summed by an
+        all-reduce, so every replica sees the same number and stops at the same epoch, restoring the same state."""
+        x, y = arrays["x"], arrays["y"]
 
-        rule, x, y = h.spec.training.early_stopping, arrays["x"], arrays["y"]
-        best, wait, kept, monitored = float("inf"), 0, None, []
-        for e in range(epochs):
+        def train_epoch(e: int) -> None:
             i = 0
             while f"epoch{e}:{i}" in arrays:
                 idx = arrays[f"epoch{e}:{i}"]
                 self._step(h, {"x": x[idx], "y": y[idx]})
                 i += 1
             self._end_epoch(h, {})
-            monitored.append(self._validation_loss(h, arrays["x_val"], arrays["y_val"]))
-            if rule.restore_best_weights and kept is None:
-                kept = copy.deepcopy(h.torch.model.state_dict())
-            wait += 1
-            if monitored[-1] < best - rule.min_delta:
-                best, wait = monitored[-1], 0
-                if rule.restore_best_weights:
-                    kept = copy.deepcopy(h.torch.model.state_dict())
-            elif wait >= rule.patience and e > 0:
-                break
-        if kept is not None:
-            h.torch.model.load_state_dict(kept)
+
+        monitored = self._stop_early(h.spec.training.early_stopping, h.torch.model, epochs, train_epoch,
+                                     lambda: self._validation_loss(h, arrays["x_val"], arrays["y_val"]))
         return model.canonical(h.torch.model), monitored
 
     def _validation_loss(self, h, x_val, y_val) -> float:
