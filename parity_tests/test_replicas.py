@@ -82,15 +82,17 @@ def test_replicas_stop_early_where_the_reference_does():
     assert len(out) == 4 and all(o.status == "pass" for o in out), [(o.impl, o.message) for o in out if o.status != "pass"]
 
 
-@pytest.mark.parametrize("cls, spec, check, tensor", [
-    ("MeanOfMeans", "digits_even_odd", "grads", "layers[1].kernel"),  # 64 rows over 3 replicas: 22, 21, 21
-    ("Unsynchronised", "digits_even_odd", "replicas", "layers[1].kernel (replicas vs replica 0)"),
-    ("LocalWeightSum", "coverage_class_weights", "grads", "layers[1].kernel"),  # shards' weight sums differ
-    ("ValidationOnShard", "coverage_softmax_half_sse", "early-stopping", "val_loss after epoch 1"),
+@pytest.mark.parametrize("cls, spec, check, tensor, before", [
+    ("MeanOfMeans", "digits_even_odd", "grads", "layers[1].kernel", []),  # 64 rows over 3 replicas: 22, 21, 21
+    ("Unsynchronised", "digits_even_odd", "replicas", "layers[1].kernel (replicas vs replica 0)", []),
+    # read from the trajectory's own run, which recorded the replicas' spreads (reference/checks/replicated.py)
+    ("Unsynchronised", "digits_even_odd", "replicas", "layers[1].kernel (replicas vs replica 0)", ["trajectory"]),
+    ("LocalWeightSum", "coverage_class_weights", "grads", "layers[1].kernel", []),  # shards' weight sums differ
+    ("ValidationOnShard", "coverage_softmax_half_sse", "early-stopping", "val_loss after epoch 1", []),
 ])
-def test_a_data_parallel_mistake_is_caught(cls, spec, check, tensor):
+def test_a_data_parallel_mistake_is_caught(cls, spec, check, tensor, before):
     impl = registry.torch_replicas(f"torch-x3-{cls}", f"parity_tests.plugins.broken_replicas:{cls}", 3)
-    o = _run([spec], impl, [check], replicas_n=3, dtypes=("float64",))[f"{spec}:float64:{check}"]
+    o = _run([spec], impl, [*before, check], replicas_n=3, dtypes=("float64",))[f"{spec}:float64:{check}"]
     assert o.status == "fail" and o.failure["tensor"] == tensor, (o.status, o.message, o.failure)
 
 

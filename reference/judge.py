@@ -87,8 +87,9 @@ class Judge:
 
     def _trajectory_bounds(self) -> list[float]:
         case = self.case
-        return T.trajectory_bounds(case.spec, case.dtype, max(len(b) for b in case.batches), case.spec.optimizer,
-                                   self.relative_steps(), case.steps_per_epoch, case.replicas)
+        return self.cached("trajectory_bounds", lambda: T.trajectory_bounds(
+            case.spec, case.dtype, max(len(b) for b in case.batches), case.spec.optimizer, self.relative_steps(),
+            case.steps_per_epoch, case.replicas))
 
     def relative_steps(self) -> list[float]:
         """r_i: the largest relative change of any weight tensor in each step of the reference's trajectory

@@ -13,6 +13,7 @@ import numpy as np
 from reference.checks import calls
 from reference.checks import keys as K
 from reference.checks.base import Check
+from reference.checks.replicated import Spreads
 from reference.checks.result import CheckResult, backward_order
 from reference.compare import compare
 
@@ -27,15 +28,18 @@ class Trajectory(Check):
     def ask(self, impl, case):
         spec = case.spec
         h = calls.build(impl, case)
-        out, weights = {}, case.weights
+        out, weights, spreads = {}, case.weights, Spreads(impl, case)  # over replicas, the replicas check's too
+        spreads.after(h, -1)
         for k, idx in enumerate(case.batches):
             weights = calls.step(impl, h, spec, case.pool_x[idx], case.pool_y[idx], _masks(case, k), case.weights_of(idx))
             if (k + 1) % case.steps_per_epoch == 0:
                 calls.end_epoch(impl, h, spec)
+            spreads.after(h, k)
             out.update({K.at_step(k, K.weight(n)): np.asarray(w).reshape(-1)[case.samples[i]]
                         for i, (n, w) in enumerate(zip(case.names, weights))})
             out.update({K.at_step(k, K.state(n)): s for n, s in zip(case.state_names, calls.state(impl, h, spec))})
         out.update({K.final(K.weight(n)): w for n, w in zip(case.names, weights)})
+        spreads.keep()
         return out
 
     def judge(self, judge, answers):
