@@ -8,10 +8,12 @@ STAMP  := $(VENV)/.installed
 .PHONY: run test lint data install clean
 
 # The default matrix, then the data-parallel cells of a representative subset: torch, Keras on JAX and Keras on
-# TensorFlow over 2 replicas on a network whose batch leaves each replica 2 rows (gates_xor), one with an uneven
-# last batch (regression_sigmoid10: 100 rows in 32s), L2 and batch normalization with global statistics
-# (breast_cancer_relu10_bn: synchronised on JAX and TensorFlow; torch declines it) and with per-replica statistics
-# (coverage_replica_batch_norm: DDP's; the Keras engines decline it). Within 120 s with the matrix, warm.
+# TensorFlow over 2 replicas on a network whose batch leaves each replica 2 rows (gates_xor: Adam, cross-entropy),
+# a regression (regression_sigmoid10: mean squared error, SGD on shuffled batches of 10), L2 and batch normalization
+# with global statistics and a short last batch (breast_cancer_relu10_bn: 100, 100, then 56 rows; synchronised on JAX
+# and TensorFlow; torch declines it) and with per-replica statistics (coverage_replica_batch_norm: DDP's; the Keras
+# engines decline it). Within 120 s with the matrix, warm. (Over 2 replicas every bundled batch splits evenly but
+# the online-SGD ones, 1 row and 0: uneven shards are the tests' and the N = 3 and 4 runs'.)
 REPLICA_SPECS := gates_xor regression_sigmoid10 breast_cancer_relu10_bn coverage_replica_batch_norm
 
 run: install data

@@ -39,8 +39,8 @@ def _run(specs: list[str], impl, checks: list[str] | None = None, replicas_n: in
 
 def test_torch_over_two_replicas_matches_the_reference_on_the_global_batch_and_its_replicas_agree():
     """Every check of a digits and a regression network over 2 replicas: the loss and gradients combined from the
-    shards, every optimizer's two steps, 50 steps (the last short batch of each epoch split unevenly: 100 rows
-    in batches of 32 leave 4), and the replicas bitwise equal after build and every step."""
+    shards, every optimizer's two steps, 50 steps (batches of 32 and, shuffled, of 10: 16 and 5 rows a replica), and
+    the replicas bitwise equal after build and every step."""
     out = _run(["digits_even_odd", "regression_sigmoid10"], registry.make("torch-x2"))
     assert out and all(o.status == "pass" for o in out.values()), [(k, o.status, o.message) for k, o in out.items()
                                                                     if o.status != "pass"][:3]
