@@ -3,7 +3,7 @@ started by torch's own launcher (``torch.distributed.run``), against the single-
 batch (``reference/replicas.py``: the split and each replica's loss).
 
 Every rank runs this implementation. Rank 0 is the worker the runner talks to (``reference/worker.py``); each of
-its protocol calls is first broadcast to the other ranks (``Channel``), which make the same call on their own
+its protocol calls is first broadcast to the other ranks (``process_group.Channel``), which make the same call on their own
 handle (``follow``), so every replica builds, steps and reads its weights in the same order. Each replica computes
 on its shard of the batch; DDP averages the gradients in backward; the answers rank 0 returns are the global ones:
 the outputs gathered shard by shard, the loss summed over the replicas, the gradients and weights rank 0 holds
@@ -17,45 +17,19 @@ validation loss all-reduced from the replicas' shards, so that every replica sto
 """
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
-from reference import bundle, replicas, weighting
 from reference import native as N
+from reference import replicas, weighting
 from reference import spec as S
 from reference.native import Native
 from torch_impl import losses, model
 from torch_impl.implementation import TorchHandle, TorchImplementation
-
-EXIT = "exit"
-
-
-class Channel:
-    """Rank 0's calls, broadcast to every rank: a length, then a bundle (JSON arguments under ``__call__``)."""
-
-    def send(self, op: str, handle: int | None, kwargs: dict, arrays: dict) -> None:
-        payload = bundle.dumps({**arrays, "__call__": np.frombuffer(json.dumps(
-            {"op": op, "handle": handle, "kwargs": kwargs}).encode(), dtype=np.uint8)})
-        self._broadcast(payload)
-
-    def receive(self) -> tuple[str, int | None, dict, dict]:
-        arrays = bundle.loads(bytearray(self._broadcast(None)))
-        call = json.loads(arrays.pop("__call__").tobytes())
-        return call["op"], call["handle"], call["kwargs"], arrays
-
-    @staticmethod
-    def _broadcast(payload: bytes | None) -> bytes:
-        size = torch.tensor([0 if payload is None else len(payload)], dtype=torch.int64)
-        dist.broadcast(size, 0)
-        data = torch.frombuffer(bytearray(payload), dtype=torch.uint8) if payload is not None else \
-            torch.empty(int(size.item()), dtype=torch.uint8)
-        dist.broadcast(data, 0)
-        return data.numpy().tobytes()
+from torch_impl.process_group import EXIT, Channel, join
 
 
 @dataclass
@@ -81,7 +55,7 @@ class ReplicatedTorch(TorchImplementation):
     OWN_LOSS = frozenset({Native.DDP_LOCAL_MEAN, Native.DDP_SUMMED_LOSS, Native.DDP_SAMPLER_PADDING})
 
     def __init__(self):
-        _join()
+        join()
         self.rank, self.world = dist.get_rank(), dist.get_world_size()
         self.name = f"torch-x{self.world}"
         self.channel, self.handles, self._ids = Channel(), {}, 0
@@ -360,14 +334,3 @@ class ReplicatedTorch(TorchImplementation):
             for r in range(self.world):
                 out[r][j] = gathered[r].numpy()
         return out
-
-
-def _join() -> None:
-    """Join the process group the launcher set up (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` in the environment)."""
-    import datetime
-
-    if not dist.is_initialized():
-        # A rank that stops answering ends the others after the worker's own timeout, not gloo's default 30 min.
-        timeout = datetime.timedelta(seconds=float(os.environ.get("NNPARITY_REPLICA_TIMEOUT", 600)))
-        dist.init_process_group("gloo", timeout=timeout)
-    torch.set_num_threads(1)
