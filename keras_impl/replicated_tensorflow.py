@@ -47,6 +47,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
+from tensorflow.python.distribute.values import PerReplica, PerReplicaSpec  # no public name for the spec
 
 from keras_impl import backends, optimizers
 from keras_impl.compiled import run_layers
@@ -149,7 +150,14 @@ class ReplicatedKerasTensorflow(ReplicatedKeras):
         # the gradient applied are the same numbers (two graphs of the same loss may be rewritten apart, and with
         # N > 2 the all-reduce's order then moves them apart by a rounding, which an adaptive optimizer amplifies
         # where a component is near zero).
-        local = tf.function(lambda inputs, y, w: strategy.run(gradients, args=(inputs, y, w)), reduce_retracing=True)
+        traced = tf.function(lambda inputs, y, w: strategy.run(gradients, args=(inputs, y, w)), reduce_retracing=True)
+
+        def local(inputs, y, w):
+            # Traced once for any number of rows: the check batch, then the schedule's batches of other sizes, traced
+            # it twice otherwise (the second time with the rows generalized; 0.3 s a case).
+            if not traced.experimental_get_tracing_count():
+                traced.get_concrete_function(*tf.nest.map_structure(_rows_free, (inputs, y, w)))
+            return traced(inputs, y, w)
         # The all-reduce as the step will run it: eagerly while the step's update is eager (EAGER_STEPS), compiled
         # after (an eager and a compiled sum of three replicas' values can differ by a rounding: measured, three step
         # checks of breast_cancer_relu10_bn over 3 replicas failed at their first step until the two agreed).
@@ -250,6 +258,13 @@ class ReplicatedKerasTensorflow(ReplicatedKeras):
         self._live(h)
         copies = [self.strategy.experimental_local_results(v.value) for v in h.built.weights]
         return [[np.array(ops.convert_to_numpy(c[r])) for c in copies] for r in range(self.world)]
+
+
+def _rows_free(value):
+    """The type of a per-replica batch with its rows left open (a tf.function traced on it serves any batch size)."""
+    if isinstance(value, PerReplica):
+        return PerReplicaSpec(*[tf.TensorSpec((None, *t.shape[1:]), t.dtype) for t in value.values])
+    return value
 
 
 class ClipOfTheSum:
