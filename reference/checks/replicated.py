@@ -8,13 +8,12 @@ replica 0 is computed where they are, and only its largest element per tensor cr
 Run only over replicas (``nnparity parity --replicas N``); a run in one process has nothing to compare. The K
 steps are the trajectory check's own: that check records the spreads as it runs (``Spreads``) and this one reads
 them, so a data-parallel engine trains the schedule once, not twice (measured, the default ``make run``'s replica
-cells: 2.9 s of Keras on TensorFlow's 21 s); asked alone, it runs the steps itself.
+cells: 2.9 s of Keras on TensorFlow's 21 s); asked alone, it runs the trajectory's steps itself.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from reference.checks import calls
 from reference.checks import keys as K
 from reference.checks.base import Check
 from reference.checks.result import CheckResult, backward_order
@@ -65,17 +64,12 @@ class ReplicaAgreement(Check):
 
             raise Unsupported("the implementation has no replica_weights(handle): it runs in one process")
         kept = Spreads.kept(impl, case)
-        if kept is not None:
-            return kept
-        spreads, h = Spreads(impl, case), calls.build(impl, case)
-        spreads.after(h, -1)
-        for k, idx in enumerate(case.batches):
-            calls.step(impl, h, case.spec, case.pool_x[idx], case.pool_y[idx], case.batch_masks[k] if case.batch_masks else None,
-                       case.weights_of(idx))
-            if (k + 1) % case.steps_per_epoch == 0:
-                calls.end_epoch(impl, h, case.spec)
-            spreads.after(h, k)
-        return spreads.out
+        if kept is None:  # asked without the trajectory check: its run, for the spreads it records
+            from reference.checks.trajectory import Trajectory
+
+            Trajectory().ask(impl, case)
+            kept = Spreads.kept(impl, case)
+        return kept
 
     def reference(self, judge):
         return {}  # the replicas are compared with each other, not with the reference
